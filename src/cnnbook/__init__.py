@@ -1,0 +1,28 @@
+"""cnnbook: the layers of a convolutional network, derived and verified.
+
+Every layer is a pair of plain functions::
+
+    y, cache = layer_forward(x, ...)      # keeps what the backward needs
+    dx, ... = layer_backward(dy, cache)   # dy = dE/dy, the upstream gradient
+
+Shape vocabulary (used in every docstring)
+------------------------------------------
+N   batch size                  C    input channels
+F   filters (output channels)   H, W input height and width
+KH, KW kernel height and width  OH, OW output height and width
+
+Images are NCHW.  ``OH = (H + 2*pad - KH) // stride + 1`` (and the same for
+OW).  Dense layers use row vectors: ``y = x @ w + b`` with x (N, D),
+w (D, M), b (M,).  ``delta`` / ``dy`` is always dE/d(that layer's output).
+
+"Convolution" here, as in every deep-learning framework, is
+cross-correlation; :func:`cnnbook.conv.convolve2d` is the true convolution.
+
+Losses are averaged over the batch: E = (1/N) * sum of per-sample losses,
+so every loss gradient carries a factor 1/N.
+
+Modules: ``losses``, ``activations``, ``softmax``, ``fc``, ``pooling``,
+``conv``, ``gradcheck``, ``plotting``, ``widgets``.
+"""
+
+__version__ = "0.1.0"
