@@ -48,6 +48,15 @@ class ConvCache(NamedTuple):
 
 def output_size(size: int, kernel: int, *, stride: int = 1, pad: int = 0) -> int:
     """OH = (H + 2*pad - KH) // stride + 1 for one spatial axis."""
+    for name, value, minimum in (("size", size, 1), ("kernel", kernel, 1), ("stride", stride, 1), ("pad", pad, 0)):
+        if isinstance(value, (tuple, list)):
+            raise ValueError(f"{name} must be an int (one spatial axis), got {value!r}")
+        pair(value, name, minimum=minimum)
+    if kernel > size + 2 * pad:
+        raise ValueError(
+            f"kernel {kernel} is larger than the padded input size {size} + 2*{pad} = {size + 2 * pad}; "
+            f"expected kernel <= size + 2*pad"
+        )
     return (size + 2 * pad - kernel) // stride + 1
 
 
@@ -310,8 +319,9 @@ def input_grad_full_convolution(delta, w, *, stride=1, pad=0, input_shape):
     delta = _check_2d(delta, "delta")
     w = _check_2d(w, "w")
     (sh, sw), (ph, pw) = pair(stride, "stride", minimum=1), pair(pad, "pad", minimum=0)
-    h, w_ = input_shape
+    h, w_ = pair(input_shape, "input_shape", minimum=1)
     kh, kw = w.shape
+    _check_kernel_fits((h, w_), (kh, kw), (ph, pw), name_x="input_shape")
     expected = (output_size(h, kh, stride=sh, pad=ph), output_size(w_, kw, stride=sw, pad=pw))
     check_shape(delta, "delta", expected, f"the output of a {kh}x{kw} kernel on {input_shape}")
     full = convolve2d(dilate(delta, (sh, sw)), w, pad=(kh - 1, kw - 1))

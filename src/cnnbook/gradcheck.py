@@ -68,7 +68,8 @@ def rel_error(a, b) -> float:
         raise ValueError(f"a and b must have the same shape, got {a.shape} and {b.shape}")
     if a.size == 0:
         return 0.0
-    scale = max(np.max(np.abs(a)), np.max(np.abs(b)))
+    # np.maximum, not max(): max(0.0, nan) is 0.0, which would make a NaN look exact
+    scale = np.maximum(np.max(np.abs(a)), np.max(np.abs(b)))
     if scale == 0:
         return 0.0
     return float(np.max(np.abs(a - b)) / scale)

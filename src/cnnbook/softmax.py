@@ -3,7 +3,7 @@ r"""Softmax, log-softmax and the softmax Jacobian.
 .. math::
     y_i = \frac{e^{z_i}}{\sum_k e^{z_k}}, \qquad
     \frac{\partial y_i}{\partial z_j} = y_i(\delta_{ij} - y_j), \qquad
-    J = \operatorname{diag}(y) - y y^\top
+    J = \operatorname{diag}(y) - y^\top y \quad (y \text{ a row vector; } J_{ij} = y_i \delta_{ij} - y_i y_j)
 
 With row vectors the backward is a row vector times the Jacobian,
 ``dz = dy @ J``, which simplifies to ``y * (dy - (dy . y))``: every output
@@ -15,6 +15,7 @@ leaves softmax unchanged and keeps every exp argument <= 0.
 
 from __future__ import annotations
 
+import numbers
 from typing import NamedTuple
 
 import numpy as np
@@ -29,6 +30,8 @@ class SoftmaxCache(NamedTuple):
 def _check_axis(z: np.ndarray, axis: int) -> None:
     if z.ndim == 0:
         raise ValueError("z must have at least one dimension, got a scalar")
+    if isinstance(axis, bool) or not isinstance(axis, numbers.Integral):
+        raise ValueError(f"axis must be an int, got {axis!r}")
     if not -z.ndim <= axis < z.ndim:
         raise ValueError(f"axis {axis} is out of range for z of shape {z.shape}")
 
