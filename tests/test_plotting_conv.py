@@ -1,4 +1,4 @@
-"""Tests of cnnbook.plotting_conv: the links, the recipe steps and the HTML views."""
+"""Tests of cnnbook.plotting.conv: the links, the recipe steps and the HTML views."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from cnnbook import conv
-from cnnbook import plotting_conv as pc
+from cnnbook.plotting import conv as pc
 from cnnbook.plotting import HIGHLIGHT, HIGHLIGHT_2
 
 

@@ -1,4 +1,4 @@
-"""Tests of cnnbook.plotting_fc: the fully-connected chapter's rendering functions."""
+"""Tests of cnnbook.plotting.fc: the fully-connected chapter's rendering functions."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 from matplotlib.figure import Figure
 
 from cnnbook.plotting import HIGHLIGHT, HIGHLIGHT_2
-from cnnbook.plotting_fc import fc_gradient_tables, plot_lr_run, plot_mlp_training
+from cnnbook.plotting.fc import fc_gradient_tables, plot_lr_run, plot_mlp_training
 
 # The chapter's hand-worked example: N = 2, D = 3, M = 2.
 X = np.array([[1.0, 2.0, 0.0], [-1.0, 0.0, 3.0]])

@@ -1,10 +1,10 @@
-"""Tests of cnnbook.plotting_losses: the figures carry the data they were given."""
+"""Tests of cnnbook.plotting.losses: the figures carry the data they were given."""
 
 import numpy as np
 import pytest
 from matplotlib.figure import Figure
 
-from cnnbook import plotting_losses as pl
+from cnnbook.plotting import losses as pl
 from cnnbook.widgets import figure_to_png
 
 

@@ -8,7 +8,7 @@ from matplotlib.patches import Circle, Rectangle
 
 from cnnbook import pooling
 from cnnbook.plotting import HIGHLIGHT, HIGHLIGHT_2
-from cnnbook.plotting_pooling import (
+from cnnbook.plotting.pooling import (
     UNCOVERED,
     plot_gradient_coverage,
     plot_pool_windows,

@@ -1,4 +1,4 @@
-"""Tests of cnnbook.plotting_softmax: what each view shows, and its errors on bad input."""
+"""Tests of cnnbook.plotting.softmax: what each view shows, and its errors on bad input."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from matplotlib.figure import Figure
 
-from cnnbook import plotting_softmax as psm
+from cnnbook.plotting import softmax as psm
 from cnnbook.plotting import HIGHLIGHT
 from cnnbook.softmax import softmax, softmax_jacobian
 

@@ -21,8 +21,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .conv import dilate, output_size, rot180
-from .plotting import HIGHLIGHT, HIGHLIGHT_2, matrix_html, side_by_side
+from ..conv import dilate, output_size, rot180
+from . import HIGHLIGHT, HIGHLIGHT_2, matrix_html, side_by_side
 
 UNREACHED = "#e4e4e4"
 """Background of input rows/columns that no window reaches."""

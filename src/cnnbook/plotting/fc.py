@@ -21,7 +21,7 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, LogLocator, NullLocator
 
-from .plotting import HIGHLIGHT, HIGHLIGHT_2, matrix_html, side_by_side
+from . import HIGHLIGHT, HIGHLIGHT_2, matrix_html, side_by_side
 
 __all__ = ["fc_gradient_tables", "plot_lr_run", "plot_mlp_training"]
 

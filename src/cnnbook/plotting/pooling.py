@@ -22,8 +22,8 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.patches import Circle, Rectangle
 
-from . import pooling
-from .plotting import HIGHLIGHT, HIGHLIGHT_2, matrix_html, side_by_side
+from .. import pooling
+from . import HIGHLIGHT, HIGHLIGHT_2, matrix_html, side_by_side
 
 MODES = ("max", "average")
 UNCOVERED = "#e4e4e4"  # background of inputs that lie in no window

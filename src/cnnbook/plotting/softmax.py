@@ -20,7 +20,7 @@ from typing import Sequence
 import numpy as np
 from matplotlib.figure import Figure
 
-from .plotting import HIGHLIGHT, matrix_html, side_by_side
+from . import HIGHLIGHT, matrix_html, side_by_side
 
 # Diverging colours: positive numbers red, negative numbers blue (colour-blind safe pair).
 POSITIVE_RGB = (214, 96, 77)

@@ -3,6 +3,12 @@
 Nothing here keeps state or touches pyplot's current figure, so every function
 can be called from a test, from a notebook cell, or by an explorer
 (:mod:`cnnbook.widgets`) that renders all its views in advance.
+
+This module holds what every chapter uses (tables of numbers, highlights, the
+finite-difference and graph plots of the first chapter); one submodule per
+topic holds the views of that chapter: :mod:`cnnbook.plotting.losses` (losses
+and activations), :mod:`~cnnbook.plotting.softmax`, :mod:`~cnnbook.plotting.fc`,
+:mod:`~cnnbook.plotting.pooling`, :mod:`~cnnbook.plotting.conv`.
 """
 
 from __future__ import annotations
