@@ -98,3 +98,10 @@ def test_reset_returns_to_the_initial_view():
     ex.reset()
     assert ex.visible_view().value == render_html(2, 20)
     assert ex.controls["a"].index == 1
+
+
+def test_views_and_controls_carry_dom_classes_for_the_browser_test():
+    ex = widgets.explorer(render_html, {"a": [1, 2, 3], "b": [10, 20]})
+    assert ex.views[(3, 10)]._dom_classes == ("cnnbook-view", "cnnbook-view-2-0")
+    assert all("cnnbook-control" in c._dom_classes for c in ex.controls.values())
+    assert "cnnbook-explorer" in ex._dom_classes

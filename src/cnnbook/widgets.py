@@ -137,6 +137,7 @@ def explorer(
             layout=W.Layout(width="auto" if cls is W.Dropdown else "420px"),
             **kw,
         )
+        widgets[name].add_class("cnnbook-control")
 
     views: dict[tuple, W.Widget] = {}
     stacks_per_level: list[list[W.Stack]] = [[] for _ in names]
@@ -148,6 +149,11 @@ def explorer(
             key = prefix + (v,)
             if level + 1 == len(names):
                 view = to_widget(render(**dict(zip(names, key))))
+                # Which combination a view belongs to, readable in the page's DOM: the browser
+                # test checks that moving the controls shows the view made for their values.
+                indices = [values[n].index(v) for n, v in zip(names, key)]
+                view.add_class("cnnbook-view")
+                view.add_class("cnnbook-view-" + "-".join(map(str, indices)))
                 views[key] = view
                 children.append(view)
             else:

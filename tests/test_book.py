@@ -1,0 +1,302 @@
+"""The built HTML book, as a reader's browser sees it.
+
+Every page is opened in Debian's Chromium (driven by playwright, never with a
+browser playwright downloads) from a server on 127.0.0.1, and must:
+make no request to another host, log no JavaScript error, typeset every math
+node without an ``mjx-merror``, render every explorer, and show no figure as
+the text "<Figure size ...>".  Every explorer's controls are then moved one
+value at a time; after each move the visible view must be the one Python
+rendered for those control values (views carry ``cnnbook-view-<indices>``).
+
+A link check reads every built page and requires every relative link and
+asset to exist (anchors included).
+
+The book is built (strictly, by scripts/build.sh) unless ``_build/html`` is
+newer than every source, or CNNBOOK_HTML names a built book.  Screenshots of
+each page and each explorer go to ``_build/screenshots/``.
+"""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import os
+import re
+import shutil
+import socketserver
+import subprocess
+import threading
+from html.parser import HTMLParser
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+CHROMIUM = Path("/usr/bin/chromium")
+SOURCES = ["book", "src/cnnbook", "_config.yml", "_toc.yml", "package-lock.json"]
+
+
+def _newest_source_mtime() -> float:
+    newest = 0.0
+    for name in SOURCES:
+        path = ROOT / name
+        files = [path] if path.is_file() else [p for p in path.rglob("*") if p.is_file()]
+        newest = max([newest, *(p.stat().st_mtime for p in files if "__pycache__" not in p.parts)])
+    return newest
+
+
+@pytest.fixture(scope="module")
+def html_dir() -> Path:
+    if os.environ.get("CNNBOOK_HTML"):
+        return Path(os.environ["CNNBOOK_HTML"])
+    index = ROOT / "_build" / "html" / "index.html"
+    if not index.exists() or index.stat().st_mtime < _newest_source_mtime():
+        result = subprocess.run(["bash", "scripts/build.sh"], cwd=ROOT, capture_output=True, text=True)
+        if result.returncode != 0:
+            pytest.fail("the strict book build failed:\n" + (result.stdout + result.stderr)[-6000:])
+    return index.parent
+
+
+def _pages(html_dir: Path) -> list[str]:
+    pages = [p.relative_to(html_dir).as_posix() for p in sorted((html_dir / "book").glob("*.html"))]
+    assert pages, f"no pages under {html_dir / 'book'}"
+    return pages  # index.html only redirects to the intro
+
+
+# --------------------------------------------------------------------------- links
+
+
+class _Links(HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.links: list[str] = []
+        self.ids: set[str] = set()
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if "id" in attrs:
+            self.ids.add(attrs["id"])
+        for key in ("href", "src"):
+            if attrs.get(key):
+                self.links.append(attrs[key])
+
+
+def _parse(path: Path) -> _Links:
+    parser = _Links()
+    parser.feed(path.read_text(encoding="utf-8"))
+    return parser
+
+
+def test_every_internal_link_and_asset_exists(html_dir):
+    parsed: dict[Path, _Links] = {}
+    broken = []
+    for page in sorted(html_dir.rglob("*.html")):
+        if "_static" in page.relative_to(html_dir).parts:
+            continue
+        links = parsed.setdefault(page, _parse(page))
+        for link in links.links:
+            parts = urlsplit(link)
+            if parts.scheme or link.startswith("//"):
+                continue  # navigation to other sites (repository, launch buttons): not loaded
+            target = page if not parts.path else (page.parent / unquote(parts.path)).resolve()
+            if target.is_dir():
+                target = target / "index.html"
+            if not target.exists():
+                broken.append(f"{page.relative_to(html_dir)}: {link} (no file)")
+                continue
+            if parts.fragment and target.suffix == ".html":
+                ids = parsed.setdefault(target, _parse(target)).ids
+                if unquote(parts.fragment) not in ids:
+                    broken.append(f"{page.relative_to(html_dir)}: {link} (no anchor)")
+    assert not broken, "broken links:\n" + "\n".join(broken)
+
+
+# --------------------------------------------------------------------------- browser
+
+
+def _browser_or_skip():
+    reason = None
+    try:
+        from playwright.sync_api import sync_playwright  # noqa: F401
+    except ImportError:
+        reason = "playwright is not installed (pip install -r requirements.txt)"
+    if reason is None and not CHROMIUM.exists():
+        reason = f"no browser at {CHROMIUM} (apt-get install chromium)"
+    if reason:
+        if os.environ.get("CI"):
+            pytest.fail(f"the browser test must run in CI: {reason}")
+        pytest.skip(reason)
+
+
+@pytest.fixture(scope="module")
+def browser_page(html_dir):
+    _browser_or_skip()
+    from playwright.sync_api import sync_playwright
+
+    handler = functools.partial(_QuietHandler, directory=str(html_dir))
+    server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{server.server_address[1]}/"
+    log = {"external": [], "errors": [], "failed": []}
+
+    def route(route):  # playwright hangs on a handler with any other signature
+        url = route.request.url
+        if url.startswith(base) or url.startswith(("data:", "blob:")):
+            route.continue_()
+        else:
+            log["external"].append(url)
+            route.abort()
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(
+            executable_path=str(CHROMIUM),
+            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                  "--disable-component-update", "--disable-sync", "--no-first-run"],
+        )
+        page = browser.new_page(viewport={"width": 1280, "height": 1000})
+        page.route("**/*", route)
+        page.on("console", lambda m: m.type == "error" and log["errors"].append(m.text))
+        page.on("pageerror", lambda e: log["errors"].append(str(e)))
+        page.on("response", lambda r: r.status >= 400 and log["failed"].append(f"{r.status} {r.url}"))
+        try:
+            yield page, base, log
+        finally:
+            browser.close()
+            server.shutdown()
+            server.server_close()
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
+SHOTS = ROOT / "_build" / "screenshots"
+
+
+def _open(page, base, rel):
+    page.goto(base + rel, wait_until="load")
+    # MathJax loads only on pages with math; wait until it has typeset everything.
+    if page.evaluate("() => !!(window.MathJax && MathJax.startup)"):
+        page.evaluate("() => MathJax.startup.promise")
+    # Widgets render after the page's load event; give the manager time to build them.
+    n_views = page.locator('script[type="application/vnd.jupyter.widget-view+json"]').count()
+    if n_views:
+        page.wait_for_function(
+            f"() => document.querySelectorAll('.cnnbook-explorer').length >= {n_views}", timeout=30000
+        )
+    return n_views
+
+
+def _visible_views(explorer) -> list[str]:
+    return explorer.evaluate(
+        """e => [...e.querySelectorAll('.cnnbook-view')]
+              .filter(v => v.offsetParent !== null)
+              .map(v => [...v.classList].find(c => /^cnnbook-view-\\d/.test(c)))"""
+    )
+
+
+def _control_state(control) -> tuple[int, int]:
+    """(current index, number of values) of a slider or dropdown control."""
+    select = control.locator("select")
+    if select.count():
+        return select.evaluate("s => [s.selectedIndex, s.options.length]")
+    handle = control.locator(".noUi-handle")
+    now, top = handle.evaluate(
+        "h => [Number(h.getAttribute('aria-valuenow')), Number(h.getAttribute('aria-valuemax'))]"
+    )
+    return round(now), round(top) + 1
+
+
+def _move(page, control, index: int) -> None:
+    select = control.locator("select")
+    if select.count():
+        select.select_option(index=index)
+    else:
+        handle = control.locator(".noUi-handle")
+        now, _ = _control_state(control)
+        handle.focus()
+        for _ in range(abs(index - now)):
+            page.keyboard.press("ArrowRight" if index > now else "ArrowLeft")
+    page.wait_for_timeout(60)
+
+
+def _check_explorer(page, explorer, where: str) -> int:
+    controls = explorer.locator(".cnnbook-control")
+    n = controls.count()
+    assert n >= 1, f"{where}: an explorer without controls"
+    state = [_control_state(controls.nth(k)) for k in range(n)]
+    current = [s[0] for s in state]
+
+    def expect_view(indices):
+        want = "cnnbook-view-" + "-".join(map(str, indices))
+        try:  # the switch happens in JavaScript, after the key press returns
+            page.wait_for_function(
+                """([e, want]) => [...e.querySelectorAll('.' + want)].some(v => v.offsetParent !== null)""",
+                arg=[explorer.element_handle(), want], timeout=5000,
+            )
+        except Exception:
+            pass  # reported below with what is shown instead
+        shown = _visible_views(explorer)
+        assert shown == [want], f"{where}: controls at {indices} show {shown}, expected [{want}]"
+
+    expect_view(current)
+    checks = 1
+    for k in range(n):
+        start = current[k]
+        for target in [*range(state[k][1]), start]:
+            _move(page, controls.nth(k), target)
+            assert _control_state(controls.nth(k))[0] == target, f"{where}: control {k} did not move"
+            current[k] = target
+            expect_view(current)
+            checks += 1
+    return checks
+
+
+def test_every_page_offline_typeset_and_every_explorer_responds(html_dir, browser_page):
+    page, base, log = browser_page
+    if SHOTS.exists():
+        shutil.rmtree(SHOTS)
+    SHOTS.mkdir(parents=True)
+    problems, summary = [], []
+    for rel in _pages(html_dir):
+        before = {k: len(v) for k, v in log.items()}
+        n_views = _open(page, base, rel)
+        name = rel.replace("/", "_").removesuffix(".html")
+        page.screenshot(path=str(SHOTS / f"{name}.png"))
+
+        untypeset = page.evaluate(
+            "() => [...document.querySelectorAll('.math')].filter(e => !e.querySelector('mjx-container')).length"
+        )
+        merrors = page.evaluate(
+            "() => [...document.querySelectorAll('mjx-merror')].map(e => e.getAttribute('data-mjx-error'))"
+        )
+        if untypeset:
+            problems.append(f"{rel}: {untypeset} math nodes were never typeset")
+        if merrors:
+            problems.append(f"{rel}: MathJax errors {merrors}")
+        text = page.inner_text("article") if page.locator("article").count() else page.inner_text("body")
+        if re.search(r"<Figure size \d", text):
+            problems.append(f"{rel}: a figure shows as text ('<Figure size ...>'), not as an image")
+
+        explorers = page.locator(".cnnbook-explorer")
+        if explorers.count() != n_views:
+            problems.append(f"{rel}: {n_views} widgets in the page but {explorers.count()} explorers rendered")
+        checks = 0
+        for i in range(explorers.count()):
+            explorer = explorers.nth(i)
+            explorer.scroll_into_view_if_needed()
+            explorer.screenshot(path=str(SHOTS / f"{name}_explorer{i}.png"))
+            try:
+                checks += _check_explorer(page, explorer, f"{rel} explorer {i}")
+            except AssertionError as e:
+                problems.append(str(e))
+            except Exception as e:  # a timeout waiting for a view is a frozen explorer
+                problems.append(f"{rel} explorer {i}: {type(e).__name__}: {str(e).splitlines()[0]}")
+        for key in log:
+            for entry in log[key][before[key]:]:
+                problems.append(f"{rel}: {key}: {entry}")
+        summary.append(f"{rel}: {explorers.count()} explorers, {checks} views checked")
+    print("\n".join(summary))
+    assert not problems, "\n".join(problems)
