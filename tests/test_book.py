@@ -300,3 +300,18 @@ def test_every_page_offline_typeset_and_every_explorer_responds(html_dir, browse
         summary.append(f"{rel}: {explorers.count()} explorers, {checks} views checked")
     print("\n".join(summary))
     assert not problems, "\n".join(problems)
+
+
+def test_search_finds_the_chapter_that_defines_a_term(browser_page):
+    page, base, log = browser_page
+    page.goto(base + "search.html?q=dilated", wait_until="load")
+    page.wait_for_selector("#search-results li", timeout=30000)
+    hits = page.locator("#search-results li a").all_inner_texts()
+    assert any("Convolution" in h for h in hits), hits
+
+
+def test_launch_and_download_buttons(html_dir):
+    page = (html_dir / "book" / "convolution.html").read_text(encoding="utf-8")
+    assert "mybinder.org/v2/gh/cnnbook/cnnbook/main?urlpath=tree/book/convolution.ipynb" in page
+    assert "colab.research.google.com/github/cnnbook/cnnbook/blob/main/book/convolution.ipynb" in page
+    assert '_sources/book/convolution.ipynb' in page  # the notebook download
