@@ -22,7 +22,10 @@ Losses are averaged over the batch: E = (1/N) * sum of per-sample losses,
 so every loss gradient carries a factor 1/N.
 
 Modules: ``losses``, ``activations``, ``softmax``, ``fc``, ``pooling``,
-``conv``, ``gradcheck``, ``plotting``, ``widgets``.
+``conv`` (the layers); ``gradcheck`` (numerical gradients); ``model`` (a
+small container that chains the layers, and SGD); ``data`` (the bundled
+digits, MNIST IDX files); ``plotting`` and ``widgets`` (the book's views and
+explorers); ``exercises`` (checkers that name the mistake).
 """
 
 __version__ = "0.1.0"

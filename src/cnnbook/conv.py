@@ -39,11 +39,16 @@ from ._validate import as_array, check_ndim, check_shape, pair
 
 
 class ConvCache(NamedTuple):
+    """x, w, b, stride, pad of the forward call; ``cols`` optionally keeps the
+    forward's im2col matrix for the backward as a tuple (x, kernel, stride,
+    pad, matrix), used only while x, kernel shape, stride and pad still match."""
+
     x: np.ndarray
     w: np.ndarray
     b: np.ndarray
     stride: tuple[int, int]
     pad: tuple[int, int]
+    cols: tuple | None = None
 
 
 def output_size(size: int, kernel: int, *, stride: int = 1, pad: int = 0) -> int:
@@ -112,6 +117,18 @@ def _pad(x: np.ndarray, pad: tuple[int, int]) -> np.ndarray:
     return np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
 
 
+def _pad_fast(x: np.ndarray, pad: tuple[int, int]) -> np.ndarray:
+    """_pad for the vectorized path: a zero array with x copied into its middle (np.pad's
+    generality costs more than the copy for small inputs)."""
+    ph, pw = pad
+    if ph == 0 and pw == 0:
+        return x
+    n, c, h, w = x.shape
+    xp = np.zeros((n, c, h + 2 * ph, w + 2 * pw), dtype=x.dtype)
+    xp[:, :, ph : ph + h, pw : pw + w] = x
+    return xp
+
+
 def _windows(xp: np.ndarray, kernel: tuple[int, int], stride: tuple[int, int]) -> np.ndarray:
     """View (N, C, OH, OW, KH, KW) of the receptive field of every output position."""
     win = sliding_window_view(xp, kernel, axis=(2, 3))
@@ -120,43 +137,139 @@ def _windows(xp: np.ndarray, kernel: tuple[int, int], stride: tuple[int, int]) -
 
 # --------------------------------------------------------------------------- vectorized
 
+# The forward keeps its im2col matrix for the backward when it is at most this large (bytes);
+# larger ones are rebuilt in the backward instead of held in memory between the two passes.
+COLS_CACHE_BYTES = 256 * 2**20
+
+
+def im2col(xp: np.ndarray, kernel: tuple[int, int], stride: tuple[int, int]) -> np.ndarray:
+    """The im2col matrix of a padded input, one (C*KH*KW, OH*OW) matrix per sample.
+
+    xp: (N, C, Hp, Wp) -> cols: (N, C*KH*KW, OH*OW), C-contiguous, with
+    cols[n, (c*KH + a)*KW + b, i*OW + j] = xp[n, c, i*sh + a, j*sw + b].
+    The copy is made in this order so that its innermost axis (j) reads
+    neighbouring input columns, and so that w.reshape(F, C*KH*KW) @ cols[n]
+    is already sample n's output in NCHW order.
+    """
+    (kh, kw), (sh, sw) = kernel, stride
+    n, c, hp, wp = xp.shape
+    oh, ow = (hp - kh) // sh + 1, (wp - kw) // sw + 1
+    xp = np.ascontiguousarray(xp)
+    s_n, s_c, s_h, s_w = xp.strides
+    # a view (N, C, KH, KW, OH, OW) of the windows: entry [n, c, a, b, i, j] = xp[n, c, i*sh + a, j*sw + b]
+    win = np.ndarray((n, c, kh, kw, oh, ow), dtype=xp.dtype, buffer=xp,
+                     strides=(s_n, s_c, s_h, s_w, sh * s_h, sw * s_w))
+    return win.reshape(n, c * kh * kw, oh * ow)  # the reshape makes the copy, in this order
+
+
+def col2im(dcols: np.ndarray, xp_shape: tuple, kernel: tuple[int, int], stride: tuple[int, int],
+           out_hw: tuple[int, int]) -> np.ndarray:
+    """The adjoint of im2col: add every column entry back to the pixel it was copied from.
+
+    dcols: (N, C*KH*KW, OH*OW) -> dxp: (N, C, Hp, Wp), by one strided addition
+    per kernel offset (a, b): dxp[:, :, a + i*sh, b + j*sw] += dcols[:, (c, a, b), (i, j)].
+    """
+    (kh, kw), (sh, sw), (oh, ow) = kernel, stride, out_hw
+    n, c = xp_shape[:2]
+    d6 = dcols.reshape(n, c, kh, kw, oh, ow)
+    dxp = np.zeros(xp_shape, dtype=dcols.dtype)
+    for a in range(kh):
+        for b_ in range(kw):
+            dxp[:, :, a : a + sh * oh : sh, b_ : b_ + sw * ow : sw] += d6[:, :, a, b_]
+    return dxp
+
 
 def conv2d_forward(x, w, b, *, stride=1, pad=0):
     """Cross-correlation layer.
 
     x: (N, C, H, W), w: (F, C, KH, KW), b: (F,); stride, pad: int or (h, w).
     Returns y: (N, F, OH, OW) and a ConvCache.  The windows of the padded
-    input are contracted with the kernel in one matrix product (im2col).
+    input are copied into an im2col matrix cols (N, C*KH*KW, OH*OW) and
+    contracted with the kernel in one batched matrix product,
+    y[n] = w.reshape(F, C*KH*KW) @ cols[n] + b (im2col).
     """
     x, w, b, stride, pad = _check_forward(x, w, b, stride, pad)
-    win = _windows(_pad(x, pad), w.shape[2:], stride)
-    y = np.tensordot(win, w, axes=([1, 4, 5], [1, 2, 3]))  # (N, OH, OW, F)
-    y = y.transpose(0, 3, 1, 2) + b[None, :, None, None]
-    return np.ascontiguousarray(y), ConvCache(x, w, b, stride, pad)
+    (n, _, h, w_), (f, _, kh, kw) = x.shape, w.shape
+    kernel = (kh, kw)
+    oh, ow = (h + 2 * pad[0] - kh) // stride[0] + 1, (w_ + 2 * pad[1] - kw) // stride[1] + 1
+    cols = im2col(_pad_fast(x, pad), kernel, stride)
+    dtype = np.result_type(x, w, b)
+    y = np.matmul(w.reshape(f, -1).astype(dtype, copy=False), cols.astype(dtype, copy=False))
+    y += b.astype(dtype, copy=False)[:, None]
+    keep = (x, kernel, stride, pad, cols) if cols.nbytes <= COLS_CACHE_BYTES else None
+    return y.reshape(n, f, oh, ow), ConvCache(x, w, b, stride, pad, keep)
+
+
+def _cached_cols(cache: ConvCache):
+    if cache.cols is None:
+        return None
+    x, kernel, stride, pad, cols = cache.cols
+    if x is cache.x and kernel == cache.w.shape[2:] and stride == cache.stride and pad == cache.pad:
+        return cols
+    return None
 
 
 def conv2d_backward(dy, cache: ConvCache):
     """dy: (N, F, OH, OW) -> (dx (N, C, H, W), dw (F, C, KH, KW), db (F,)).
 
-    dw contracts delta with the input windows; dx scatters delta times the
-    kernel back to the padded input one kernel offset (a, b) at a time
-    (col2im), then crops the padding.
+    With delta2 = dy.reshape(N, F, OH*OW) and w2 = w.reshape(F, C*KH*KW):
+    dw = sum_n delta2[n] @ cols[n].T (the forward's im2col matrix, reused);
+    db = dy summed over n, i, j; dx: dcols[n] = w2.T @ delta2[n] scattered
+    back to the padded input one kernel offset (a, b) at a time (col2im),
+    then the padding is cropped.  (For small outputs and for stride 1 the same
+    sums are done with the batch as the last axis, which is faster.)
     """
     dy = _check_dy(dy, cache)
-    x, w, (sh, sw), (ph, pw) = cache.x, cache.w, cache.stride, cache.pad
-    _, _, kh, kw = w.shape
-    _, _, oh, ow = dy.shape
-    xp = _pad(x, (ph, pw))
-    win = _windows(xp, (kh, kw), (sh, sw))
+    x, w, stride, (ph, pw) = cache.x, cache.w, cache.stride, cache.pad
+    n, f, oh, ow = dy.shape
+    kernel = w.shape[2:]
+    dtype = np.result_type(dy, x, w)
+    dy2 = dy.reshape(n, f, oh * ow).astype(dtype, copy=False)
+    cols = _cached_cols(cache)
+    if cols is None:
+        cols = im2col(_pad_fast(x, (ph, pw)), kernel, stride)
+    cols = cols.astype(dtype, copy=False)
     db = dy.sum(axis=(0, 2, 3))
-    dw = np.tensordot(dy, win, axes=([0, 2, 3], [0, 2, 3]))  # (F, C, KH, KW)
-    cols = np.tensordot(w, dy, axes=([0], [1]))  # (C, KH, KW, N, OH, OW)
-    dxp = np.zeros((xp.shape[1], xp.shape[0], *xp.shape[2:]), dtype=np.result_type(dy, w))
+    # (N, F, P) @ (N, P, K): the transposed operand is a view, BLAS reads it as such
+    dw = np.matmul(dy2, cols.transpose(0, 2, 1)).sum(axis=0).reshape(w.shape)
+    w2t = w.reshape(f, -1).T.astype(dtype, copy=False)  # (K, F)
+    xp_shape = (n, x.shape[1], x.shape[2] + 2 * ph, x.shape[3] + 2 * pw)
+    if _batch_last_pays(x.shape[1], kernel, stride, (oh, ow)):
+        dxp = _dx_batch_last(dy, w2t, xp_shape, kernel, stride)  # (C, Hp, Wp, N)
+        dx = dxp[:, ph : ph + x.shape[2], pw : pw + x.shape[3]].transpose(3, 0, 1, 2)
+    else:
+        dcols = np.matmul(w2t, dy2)  # (N, K, P)
+        dxp = col2im(dcols, xp_shape, kernel, stride, (oh, ow))
+        dx = dxp[:, :, ph : ph + x.shape[2], pw : pw + x.shape[3]]
+    return np.ascontiguousarray(dx), dw, db
+
+
+def _batch_last_pays(channels, kernel, stride, out_hw) -> bool:
+    """Whether col2im is faster with the batch as the last (contiguous) axis: measured so for
+    small outputs (short rows make the strided additions slow), and for C > 1 with stride 1
+    or with many kernel offsets (KH*KW >= 25)."""
+    if out_hw[0] * out_hw[1] <= 64:
+        return True
+    return channels > 1 and (stride == (1, 1) or kernel[0] * kernel[1] >= 25)
+
+
+def _dx_batch_last(dy, w2t, xp_shape, kernel, stride):
+    """dxp with axes (C, Hp, Wp, N): the same sums as col2im(w2t @ delta), with the batch last.
+
+    One matrix product (K, F) @ (F, OH*OW*N) gives dcols[(c, a, b), (i, j, n)]; each
+    kernel offset then adds a block whose innermost axis (n, or (j, n) for stride 1) is
+    contiguous, which keeps the strided additions long.
+    """
+    n, f, oh, ow = dy.shape
+    (kh, kw), (sh, sw) = kernel, stride
+    c = xp_shape[1]
+    dyt = np.ascontiguousarray(dy.transpose(1, 2, 3, 0).astype(w2t.dtype, copy=False)).reshape(f, -1)
+    d6 = (w2t @ dyt).reshape(c, kh, kw, oh, ow, n)
+    dxp = np.zeros((c, xp_shape[2], xp_shape[3], n), dtype=d6.dtype)
     for a in range(kh):
         for b_ in range(kw):
-            dxp[:, :, a : a + sh * oh : sh, b_ : b_ + sw * ow : sw] += cols[:, a, b_]
-    dx = dxp.transpose(1, 0, 2, 3)[:, :, ph : ph + x.shape[2], pw : pw + x.shape[3]]
-    return np.ascontiguousarray(dx), dw, db
+            dxp[:, a : a + sh * oh : sh, b_ : b_ + sw * ow : sw, :] += d6[:, a, b_]
+    return dxp
 
 
 # --------------------------------------------------------------------------- loop reference

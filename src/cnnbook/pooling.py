@@ -78,23 +78,55 @@ def _scatter_by_offset(dy, cache: PoolCache, weight_of_offset):
 # --------------------------------------------------------------------------- max-pool
 
 
+def _offset_view(x, a, b, size, stride, out_hw):
+    """x[:, :, a + i*sh, b + j*sw] for all windows (i, j): a strided view (N, C, OH, OW)."""
+    (sh, sw), (oh, ow) = stride, out_hw
+    return x[:, :, a : a + sh * oh : sh, b : b + sw * ow : sw]
+
+
 def maxpool2d_forward(x, *, size=2, stride=None):
     """x: (N, C, H, W) -> y: (N, C, OH, OW) and a PoolCache.
 
-    size, stride: int or (h, w); stride defaults to size.
+    size, stride: int or (h, w); stride defaults to size.  The KH*KW offsets
+    (a, b) of every window are visited at once, each a strided view of x:
+    y is their element-wise maximum, and argmax the first offset (in
+    row-major window order) equal to it, which is the tie rule.  (An input
+    with NaNs takes the argmax route, where the first NaN wins.)
     """
     x, size, stride = _check_forward(x, size, stride)
-    win = _windows(x, size, stride)
-    flat = win.reshape(*win.shape[:4], -1)
-    argmax = flat.argmax(axis=-1)  # argmax returns the first maximum: the tie rule
-    y = np.take_along_axis(flat, argmax[..., None], axis=-1)[..., 0]
+    if np.isnan(x).any():  # rare: let argmax apply its rule (the first NaN wins)
+        flat = _windows(x, size, stride)
+        flat = flat.reshape(*flat.shape[:4], -1)
+        argmax = flat.argmax(axis=-1)
+        y = np.take_along_axis(flat, argmax[..., None], axis=-1)[..., 0]
+        return y, PoolCache(x, size, stride, argmax)
+    (kh, kw) = size
+    out_hw = _out_hw(x.shape, size, stride)
+    views = [_offset_view(x, a, b, size, stride, out_hw) for a in range(kh) for b in range(kw)]
+    y = views[0].copy()
+    for v in views[1:]:
+        np.maximum(y, v, out=y)
+    # the first offset k holding the maximum, from the flags n_k = (view k != y):
+    # argmax = n_0 * (1 + n_1 * (1 + n_2 * (... (1 + n_{K-2})))), built from the inside out
+    argmax = np.zeros(y.shape, dtype=np.intp)
+    for v in reversed(views[:-1]):
+        argmax += 1
+        argmax *= v != y
     return y, PoolCache(x, size, stride, argmax)
 
 
 def maxpool2d_backward(dy, cache: PoolCache):
     """dy: (N, C, OH, OW) -> dx: (N, C, H, W); each delta goes to its window's maximum."""
     dy = _check_dy(dy, cache)
-    kw = cache.size[1]
+    (kh, kw), (sh, sw) = cache.size, cache.stride
+    if sh >= kh and sw >= kw:  # windows do not overlap: each input gets at most one delta
+        out_hw = dy.shape[2:]
+        dx = np.zeros(cache.x.shape, dtype=np.result_type(dy, cache.x))
+        for a in range(kh):
+            for b in range(kw):  # each input lies in one view at most: write, don't add
+                np.multiply(dy, cache.argmax == a * kw + b,
+                            out=_offset_view(dx, a, b, cache.size, cache.stride, out_hw))
+        return dx
     return _scatter_by_offset(dy, cache, lambda a, b: cache.argmax == a * kw + b)
 
 
@@ -151,7 +183,13 @@ def maxpool2d_backward_naive(dy, cache: PoolCache):
 def avgpool2d_forward(x, *, size=2, stride=None):
     """x: (N, C, H, W) -> y: (N, C, OH, OW) (window means) and a PoolCache."""
     x, size, stride = _check_forward(x, size, stride)
-    y = _windows(x, size, stride).mean(axis=(-2, -1))
+    (kh, kw), out_hw = size, _out_hw(x.shape, size, stride)
+    total = _offset_view(x, 0, 0, size, stride, out_hw).copy()
+    for a in range(kh):
+        for b in range(kw):
+            if a or b:
+                total += _offset_view(x, a, b, size, stride, out_hw)
+    y = total / (kh * kw)
     return y.astype(x.dtype, copy=False), PoolCache(x, size, stride, None)
 
 

@@ -8,7 +8,9 @@ This module holds what every chapter uses (tables of numbers, highlights, the
 finite-difference and graph plots of the first chapter); one submodule per
 topic holds the views of that chapter: :mod:`cnnbook.plotting.losses` (losses
 and activations), :mod:`~cnnbook.plotting.softmax`, :mod:`~cnnbook.plotting.fc`,
-:mod:`~cnnbook.plotting.pooling`, :mod:`~cnnbook.plotting.conv`.
+:mod:`~cnnbook.plotting.pooling`, :mod:`~cnnbook.plotting.conv`,
+:mod:`~cnnbook.plotting.cnn` (training a network), :mod:`~cnnbook.plotting.fast`
+(im2col and timings).
 """
 
 from __future__ import annotations

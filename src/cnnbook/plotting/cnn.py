@@ -1,0 +1,207 @@
+"""Pure rendering functions for the chapter "A CNN from scratch": arrays in, a Figure out.
+
+* :func:`plot_training_curves` -- loss and accuracy per epoch, train and test.
+* :func:`plot_confusion_matrix` -- counts of (true class, predicted class).
+* :func:`plot_kernels` -- the learned kernels of a convolution layer as small images.
+* :func:`plot_feature_maps` -- one input digit, the maps a layer makes of it,
+  and (optionally) the network's class probabilities.
+
+Kernels and feature maps use a diverging colour map centred on 0 (red
+positive, blue negative) with one colour scale per figure, so that two
+panels can be compared by colour.
+"""
+
+from __future__ import annotations
+
+from typing import Mapping, Sequence
+
+import numpy as np
+from matplotlib.figure import Figure
+
+DIVERGING = "RdBu_r"
+GAP = "#9a9a9a"  # colour of the gaps between tiled feature maps
+
+
+def _grid(count: int, cols: int) -> tuple[int, int]:
+    cols = max(1, min(cols, count))
+    return (count + cols - 1) // cols, cols
+
+
+def plot_training_curves(history: Mapping[str, Sequence[float]], *, title: str | None = None) -> Figure:
+    """Loss (left) and accuracy (right) against the epoch.
+
+    history: {"train_loss", "test_loss", "train_acc", "test_acc": one value per
+    epoch (all the same length E >= 1)}; values at epoch 1..E.  A key may be
+    missing, but at least one loss and one accuracy must be present.
+    Accuracies are fractions in [0, 1], drawn in percent.
+    """
+    keys = ("train_loss", "test_loss", "train_acc", "test_acc")
+    unknown = set(history) - set(keys)
+    if unknown:
+        raise ValueError(f"history has unknown keys {sorted(unknown)}; expected some of {list(keys)}")
+    series = {k: np.asarray(v, dtype=float) for k, v in history.items()}
+    lengths = {v.shape for v in series.values()}
+    if len(lengths) != 1 or next(iter(lengths)) == (0,) or len(next(iter(lengths))) != 1:
+        raise ValueError(f"history values must be 1-D sequences of one common length >= 1, got shapes "
+                         f"{ {k: v.shape for k, v in series.items()} }")
+    if not any(k.endswith("loss") for k in series) or not any(k.endswith("acc") for k in series):
+        raise ValueError("history must hold at least one loss and one accuracy series")
+    epochs = np.arange(1, next(iter(lengths))[0] + 1)
+    fig = Figure(figsize=(8.4, 3.2), layout="constrained")
+    ax_loss, ax_acc = fig.subplots(1, 2)
+    style = {"train": dict(color="#1f77b4", marker="o"), "test": dict(color="#d62728", marker="s")}
+    for key, v in series.items():
+        part, what = key.split("_")
+        ax = ax_loss if what == "loss" else ax_acc
+        ax.plot(epochs, v * (100 if what == "acc" else 1), ms=3, label=part, **style[part])
+    ax_loss.set_xlabel("epoch")
+    ax_loss.set_ylabel("cross-entropy loss (mean over the set)")
+    ax_loss.set_yscale("log")
+    ax_acc.set_xlabel("epoch")
+    ax_acc.set_ylabel("accuracy (%)")
+    for ax in (ax_loss, ax_acc):
+        ax.grid(True, alpha=0.3)
+        ax.legend()
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
+def plot_confusion_matrix(cm, *, class_names: Sequence[str] | None = None,
+                          title: str = "Confusion matrix (test set)") -> Figure:
+    """Counts (K, K) with rows = true class, columns = predicted class.
+
+    Every nonzero count is written in its cell; the diagonal (correct
+    answers) is shaded green, the errors red, the darker the more.
+    class_names: K labels (default 0..K-1).
+    """
+    cm = np.asarray(cm)
+    if cm.ndim != 2 or cm.shape[0] != cm.shape[1] or cm.shape[0] == 0:
+        raise ValueError(f"cm must be a square (K, K) array, got shape {cm.shape}")
+    if cm.dtype.kind not in "iu" or (cm < 0).any():
+        raise ValueError("cm must hold non-negative integer counts")
+    k = cm.shape[0]
+    names = [str(i) for i in range(k)] if class_names is None else [str(n) for n in class_names]
+    if len(names) != k:
+        raise ValueError(f"class_names must have {k} entries, got {len(names)}")
+    diag = np.eye(k, dtype=bool)
+    row_sums = np.maximum(cm.sum(axis=1, keepdims=True), 1)
+    frac = cm / row_sums
+    rgb = np.ones((k, k, 3))
+    green, red = np.array([0.18, 0.55, 0.34]), np.array([0.80, 0.15, 0.15])
+    for mask, colour, strength in ((diag, green, frac), (~diag & (cm > 0), red, np.minimum(1, 0.25 + 3 * frac))):
+        rgb[mask] = 1 - strength[mask][:, None] * (1 - colour)
+    fig = Figure(figsize=(4.6, 4.2), layout="constrained")
+    ax = fig.add_subplot()
+    ax.imshow(rgb, interpolation="nearest")
+    for i, j in zip(*np.nonzero(cm)):
+        dark = diag[i, j] and frac[i, j] > 0.5
+        ax.text(j, i, str(cm[i, j]), ha="center", va="center", fontsize=8,
+                color="white" if dark else "black")
+    ax.set_xticks(range(k), names)
+    ax.set_yticks(range(k), names)
+    ax.set_xlabel("predicted class")
+    ax.set_ylabel("true class")
+    ax.set_title(title)
+    return fig
+
+
+def plot_kernels(w, *, channel: int = 0, cols: int = 8, title: str | None = None) -> Figure:
+    """The kernels of a convolution layer, one small image per filter.
+
+    w: (F, C, KH, KW); shows w[f, channel] for every filter f in a grid with
+    ``cols`` columns, all on one colour scale symmetric about 0.
+    """
+    w = np.asarray(w, dtype=float)
+    if w.ndim != 4:
+        raise ValueError(f"w must be a 4-D array (F, C, KH, KW), got shape {w.shape}")
+    if not 0 <= channel < w.shape[1]:
+        raise ValueError(f"channel must lie in [0, {w.shape[1]}) for w of shape {w.shape}, got {channel}")
+    f = w.shape[0]
+    rows, cols = _grid(f, cols)
+    vmax = float(np.abs(w[:, channel]).max()) or 1.0
+    fig = Figure(figsize=(1.1 * cols + 0.8, 1.1 * rows + 0.5), layout="constrained")
+    axes = np.atleast_1d(fig.subplots(rows, cols)).ravel()
+    im = None
+    for k, ax in enumerate(axes):
+        ax.set_xticks([])
+        ax.set_yticks([])
+        if k >= f:
+            ax.set_axis_off()
+            continue
+        im = ax.imshow(w[k, channel], cmap=DIVERGING, vmin=-vmax, vmax=vmax, interpolation="nearest")
+        ax.set_title(f"filter {k}", fontsize=8)
+    fig.colorbar(im, ax=axes.tolist(), shrink=0.8, label="weight")
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
+def tile_maps(maps, *, cols: int = 8) -> np.ndarray:
+    """Maps (F, OH, OW) tiled row by row into one (rows*(OH+1) - 1, cols*(OW+1) - 1) array.
+
+    Map k sits at block (k // cols, k % cols); one row/column of NaN separates
+    neighbouring blocks and fills unused blocks (drawn in the GAP colour).
+    """
+    maps = np.asarray(maps, dtype=float)
+    if maps.ndim != 3 or maps.shape[0] == 0:
+        raise ValueError(f"maps must be a 3-D array (F, OH, OW) with F >= 1, got shape {maps.shape}")
+    f, oh, ow = maps.shape
+    rows, cols = _grid(f, cols)
+    out = np.full((rows * (oh + 1) - 1, cols * (ow + 1) - 1), np.nan)
+    for k in range(f):
+        r, c = divmod(k, cols)
+        out[r * (oh + 1) : r * (oh + 1) + oh, c * (ow + 1) : c * (ow + 1) + ow] = maps[k]
+    return out
+
+
+def plot_feature_maps(image, maps, *, probs=None, label: int | None = None, cols: int = 8,
+                      title: str | None = None) -> Figure:
+    """An input digit, the feature maps a layer computes from it, and the prediction.
+
+    image: (H, W) grey levels; maps: (F, OH, OW), tiled row by row with
+    ``cols`` maps per row (:func:`tile_maps`) on one colour scale symmetric
+    about 0; probs: (K,) class probabilities, drawn as bars (the largest in
+    red, the true ``label`` outlined) -- omitted when None.
+    """
+    image = np.asarray(image, dtype=float)
+    if image.ndim != 2:
+        raise ValueError(f"image must be a 2-D array (H, W), got shape {image.shape}")
+    mosaic = tile_maps(maps, cols=cols)
+    f = np.shape(maps)[0]
+    extra = 1 if probs is None else 2
+    fig = Figure(figsize=(8.0, 3.0), layout="constrained")
+    axes = fig.subplots(1, 1 + extra, gridspec_kw={"width_ratios": [1.0] * extra + [3.2]})
+    ax_img = axes[0]
+    ax_img.imshow(image, cmap="gray_r", interpolation="nearest")
+    ax_img.set_title("input" if label is None else f"label {label}", fontsize=9)
+    ax_img.set_xticks([])
+    ax_img.set_yticks([])
+    if probs is not None:
+        probs = np.asarray(probs, dtype=float)
+        if probs.ndim != 1:
+            raise ValueError(f"probs must be a 1-D array (K,), got shape {probs.shape}")
+        ax_p = axes[1]
+        colours = ["#bbbbbb"] * probs.size
+        colours[int(np.argmax(probs))] = "#d62728"
+        bars = ax_p.barh(np.arange(probs.size), probs, color=colours)
+        if label is not None and 0 <= label < probs.size:
+            bars[label].set_edgecolor("black")
+            bars[label].set_linewidth(1.5)
+        ax_p.set_yticks(np.arange(probs.size))
+        ax_p.invert_yaxis()
+        ax_p.set_xlim(0, 1)
+        ax_p.set_xticks([0, 0.5, 1])
+        ax_p.tick_params(labelsize=7)
+        ax_p.set_title(f"prediction {int(np.argmax(probs))}", fontsize=9)
+    ax_maps = axes[-1]
+    vmax = float(np.nanmax(np.abs(mosaic))) or 1.0
+    ax_maps.imshow(np.ma.masked_invalid(mosaic), cmap=DIVERGING, vmin=-vmax, vmax=vmax,
+                   interpolation="nearest")
+    ax_maps.set_xticks([])
+    ax_maps.set_yticks([])
+    ax_maps.set_facecolor(GAP)
+    ax_maps.set_title(f"{f} feature maps, {min(cols, f)} per row", fontsize=9)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    return fig

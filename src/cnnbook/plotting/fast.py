@@ -1,0 +1,154 @@
+"""Pure rendering functions for the chapter "From loops to fast code".
+
+* :func:`im2col_labels` -- which input pixel each entry of the im2col matrix copies.
+* :func:`im2col_layout_html` -- the padded input and its im2col matrix as
+  tables, one output position's window highlighted in both, with the
+  memory cost of the matrix.
+* :func:`plot_timings` -- horizontal bars of run times on a log axis.
+
+The im2col matrix here is the one of :func:`cnnbook.conv.im2col` for one
+sample: rows (c, a, b) = kernel entries, columns (i, j) = output positions,
+cols[(c*KH + a)*KW + b, i*OW + j] = xp[c, i*s + a, j*s + b].
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+from matplotlib.figure import Figure
+
+from .. import conv
+from .._validate import pair
+from . import HIGHLIGHT, HIGHLIGHT_2, matrix_html, side_by_side
+
+PAD_TEXT = "0"
+
+
+def _pixel_name(c: int, p: int, q: int, channels: int) -> str:
+    letter = "xyzuvw"[c] if channels <= 6 else f"x{c}_"
+    return f"{letter}{p}{q}"
+
+
+def im2col_labels(channels, height, width, kernel, *, stride=1, pad=0):
+    """Names of the entries of the input and of its im2col matrix, for one sample.
+
+    Returns (xp_names (C, Hp, Wp), cols_names (C*KH*KW, OH*OW)) as object
+    arrays of strings: an input pixel x[c, p, q] is named "x" + p + q for
+    channel 0 ("y..." for channel 1, ...), a padding entry is "0".
+    """
+    for name, v in (("channels", channels), ("height", height), ("width", width)):
+        if not isinstance(v, (int, np.integer)) or v < 1:
+            raise ValueError(f"{name} must be a positive int, got {v!r}")
+    if channels > 6 or height > 9 or width > 9:
+        raise ValueError("channels <= 6 and height, width <= 9 so that every name stays short")
+    kh, kw = pair(kernel, "kernel", minimum=1)
+    (sh, sw), (ph, pw) = pair(stride, "stride", minimum=1), pair(pad, "pad", minimum=0)
+    oh = conv.output_size(height, kh, stride=sh, pad=ph)
+    ow = conv.output_size(width, kw, stride=sw, pad=pw)
+    xp = np.full((channels, height + 2 * ph, width + 2 * pw), PAD_TEXT, dtype=object)
+    for c in range(channels):
+        for p in range(height):
+            for q in range(width):
+                xp[c, p + ph, q + pw] = _pixel_name(c, p, q, channels)
+    cols = np.empty((channels * kh * kw, oh * ow), dtype=object)
+    for c in range(channels):
+        for a in range(kh):
+            for b in range(kw):
+                for i in range(oh):
+                    for j in range(ow):
+                        cols[(c * kh + a) * kw + b, i * ow + j] = xp[c, i * sh + a, j * sw + b]
+    return xp, cols
+
+
+def _bytes(n: int) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n} B"  # pragma: no cover
+
+
+def im2col_layout_html(channels, height, width, kernel, *, stride=1, pad=0, position=(0, 0),
+                       batch=64, itemsize=8) -> str:
+    """The padded input, its im2col matrix, and what the matrix costs in memory.
+
+    One output position (i, j) = ``position`` is highlighted: its window in
+    the input (yellow) and its column in the matrix (yellow); padding zeros
+    are blue.  Below, the entry counts for one sample and the bytes for a
+    batch of ``batch`` samples of ``itemsize`` bytes:
+    x holds N*C*H*W numbers, cols N*OH*OW*C*KH*KW.
+    """
+    xp, cols = im2col_labels(channels, height, width, kernel, stride=stride, pad=pad)
+    kh, kw = pair(kernel, "kernel", minimum=1)
+    (sh, sw), (ph, pw) = pair(stride, "stride", minimum=1), pair(pad, "pad", minimum=0)
+    oh = conv.output_size(height, kh, stride=sh, pad=ph)
+    ow = conv.output_size(width, kw, stride=sw, pad=pw)
+    i, j = position
+    if not (0 <= i < oh and 0 <= j < ow):
+        raise ValueError(f"position must lie in the ({oh}, {ow}) output, got {position!r}")
+    tables = []
+    for c in range(channels):
+        colours = {}
+        for p in range(xp.shape[1]):
+            for q in range(xp.shape[2]):
+                if xp[c, p, q] == PAD_TEXT:
+                    colours[(p, q)] = HIGHLIGHT_2
+        for a in range(kh):
+            for b in range(kw):
+                colours[(i * sh + a, j * sw + b)] = HIGHLIGHT
+        tables.append(matrix_html(xp[c], highlight=colours,
+                                  caption=f"input channel {c}, padded by {ph}" if channels > 1
+                                  else f"padded input ({height}&times;{width}, pad {ph})"))
+    col = i * ow + j
+    colours = {(r, k): HIGHLIGHT_2 for r in range(cols.shape[0]) for k in range(cols.shape[1])
+               if cols[r, k] == PAD_TEXT}
+    colours.update({(r, col): HIGHLIGHT for r in range(cols.shape[0])})
+    tables.append(matrix_html(
+        cols, highlight=colours,
+        caption=f"im2col matrix: C&middot;KH&middot;KW = {cols.shape[0]} rows (c, a, b) &times; "
+                f"OH&middot;OW = {cols.shape[1]} columns (i, j); column {col} = output ({i}, {j})"))
+    x_count, c_count = channels * height * width, cols.size
+    memo = (
+        f'<p style="font-family:monospace">one sample: x has C&middot;H&middot;W = {x_count} numbers, '
+        f"the matrix has OH&middot;OW&middot;C&middot;KH&middot;KW = {oh * ow}&middot;{channels * kh * kw} = "
+        f"{c_count} ({c_count / x_count:.2f}&times; x)<br>"
+        f"a batch of N = {batch} at {itemsize} bytes per number: x {_bytes(batch * x_count * itemsize)}, "
+        f"matrix {_bytes(batch * c_count * itemsize)}</p>"
+    )
+    return side_by_side(*tables) + memo
+
+
+def plot_timings(names: Sequence[str], seconds: Sequence[float], *, reference: str | None = None,
+                 title: str = "Time of one forward + backward pass") -> Figure:
+    """Horizontal bars of run times (log axis), each labelled with its time.
+
+    names, seconds: one entry per implementation (seconds > 0).  reference:
+    one of the names; every other label then also shows the speed-up
+    relative to it ("12x faster" / "3x slower").
+    """
+    names, seconds = list(names), np.asarray(seconds, dtype=float)
+    if len(names) != seconds.size or seconds.ndim != 1 or seconds.size == 0:
+        raise ValueError(f"names and seconds must be non-empty and of one length, got {len(names)} and {seconds.shape}")
+    if not np.all(seconds > 0):
+        raise ValueError("seconds must all be > 0")
+    if reference is not None and reference not in names:
+        raise ValueError(f"reference {reference!r} is not one of the names {names}")
+    fig = Figure(figsize=(7.0, 0.45 * len(names) + 1.0), layout="constrained")
+    ax = fig.add_subplot()
+    y = np.arange(len(names))
+    ax.barh(y, seconds * 1e3, color=["#d62728" if n == reference else "#1f77b4" for n in names])
+    ax.set_xscale("log")
+    ax.set_yticks(y, names)
+    ax.invert_yaxis()
+    ax.set_xlabel("milliseconds (log scale)")
+    ref = seconds[names.index(reference)] if reference is not None else None
+    for k, s in enumerate(seconds):
+        text = f" {s * 1e3:.3g} ms"
+        if ref is not None and names[k] != reference:
+            ratio = ref / s
+            text += f" ({ratio:.3g}x faster)" if ratio >= 1 else f" ({1 / ratio:.3g}x slower)"
+        ax.text(s * 1e3, k, text, va="center", fontsize=8)
+    ax.set_xlim(seconds.min() * 1e3 / 2, seconds.max() * 1e3 * 30)
+    ax.set_title(title)
+    return fig

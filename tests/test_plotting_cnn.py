@@ -1,0 +1,116 @@
+"""Views of the CNN chapter (cnnbook.plotting.cnn): right axes, right contents, errors on bad input."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from matplotlib.figure import Figure
+
+from cnnbook.plotting.cnn import (plot_confusion_matrix, plot_feature_maps, plot_kernels,
+                                  plot_training_curves, tile_maps)
+
+
+def image_axes(fig):
+    return [ax for ax in fig.axes if ax.images]
+
+
+# --------------------------------------------------------------------------- training curves
+
+
+def test_training_curves_draw_every_series_in_percent():
+    hist = {"train_loss": [1.0, 0.5, 0.2], "test_loss": [1.1, 0.6, 0.3],
+            "train_acc": [0.5, 0.8, 0.95], "test_acc": [0.4, 0.75, 0.9]}
+    fig = plot_training_curves(hist)
+    assert isinstance(fig, Figure) and len(fig.axes) == 2
+    loss_ax, acc_ax = fig.axes
+    assert [line.get_label() for line in loss_ax.lines] == ["train", "test"]
+    np.testing.assert_allclose(acc_ax.lines[1].get_ydata(), [40, 75, 90])
+    np.testing.assert_array_equal(acc_ax.lines[0].get_xdata(), [1, 2, 3])
+    assert loss_ax.get_yscale() == "log"
+
+
+@pytest.mark.parametrize("hist, match", [
+    ({"train_loss": [1.0], "test_acc": [0.5, 0.6]}, "one common length"),
+    ({"train_loss": [1.0]}, "at least one loss and one accuracy"),
+    ({"train_loss": [1.0], "val_acc": [0.5]}, "unknown keys"),
+    ({"train_loss": [], "test_acc": []}, "length >= 1"),
+])
+def test_training_curves_bad_input(hist, match):
+    with pytest.raises(ValueError, match=match):
+        plot_training_curves(hist)
+
+
+# --------------------------------------------------------------------------- confusion matrix
+
+
+def test_confusion_matrix_writes_nonzero_counts_and_colours_diagonal_green():
+    cm = np.array([[5, 0, 1], [0, 4, 0], [2, 0, 3]])
+    fig = plot_confusion_matrix(cm, class_names=["a", "b", "c"])
+    ax = fig.axes[0]
+    texts = {(round(t.get_position()[1]), round(t.get_position()[0])): t.get_text() for t in ax.texts}
+    assert texts == {(0, 0): "5", (0, 2): "1", (1, 1): "4", (2, 0): "2", (2, 2): "3"}
+    rgb = ax.images[0].get_array()
+    assert rgb[1, 1, 1] > rgb[1, 1, 0]          # a correct cell is green
+    assert rgb[2, 0, 0] > rgb[2, 0, 1]          # an error cell is red
+    np.testing.assert_array_equal(rgb[0, 1], [1, 1, 1])   # a zero stays white
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["a", "b", "c"]
+
+
+@pytest.mark.parametrize("cm, kw, match", [
+    (np.zeros((2, 3), int), {}, "square"),
+    (np.zeros((2, 2)), {}, "integer"),
+    (np.zeros((2, 2), int), {"class_names": ["a"]}, "class_names"),
+])
+def test_confusion_matrix_bad_input(cm, kw, match):
+    with pytest.raises(ValueError, match=match):
+        plot_confusion_matrix(cm, **kw)
+
+
+# --------------------------------------------------------------------------- kernels and maps
+
+
+def test_kernels_one_image_per_filter_on_a_symmetric_scale():
+    w = np.random.default_rng(0).normal(size=(5, 2, 3, 3))
+    fig = plot_kernels(w, channel=1, cols=4)
+    axes = image_axes(fig)
+    assert len(axes) == 5
+    np.testing.assert_array_equal(axes[3].images[0].get_array(), w[3, 1])
+    vmin, vmax = axes[0].images[0].get_clim()
+    assert vmin == -vmax == -np.abs(w[:, 1]).max()
+    with pytest.raises(ValueError, match="channel"):
+        plot_kernels(w, channel=2)
+    with pytest.raises(ValueError, match="4-D"):
+        plot_kernels(w[0])
+
+
+def test_tile_maps_places_each_map_in_its_block():
+    maps = np.arange(5 * 2 * 3, dtype=float).reshape(5, 2, 3)
+    mosaic = tile_maps(maps, cols=2)
+    assert mosaic.shape == (3 * 3 - 1, 2 * 4 - 1)
+    np.testing.assert_array_equal(mosaic[0:2, 4:7], maps[1])
+    np.testing.assert_array_equal(mosaic[6:8, 0:3], maps[4])
+    assert np.isnan(mosaic[2]).all() and np.isnan(mosaic[6:8, 4:7]).all()   # gap row, unused block
+    with pytest.raises(ValueError, match="maps"):
+        tile_maps(maps[0])
+
+
+def test_feature_maps_input_maps_and_probabilities():
+    image = np.arange(64.0).reshape(8, 8)
+    maps = np.random.default_rng(1).normal(size=(6, 4, 4))
+    probs = np.array([0.1, 0.7, 0.2])
+    fig = plot_feature_maps(image, maps, probs=probs, label=2, cols=3)
+    axes = image_axes(fig)
+    assert len(axes) == 2
+    np.testing.assert_array_equal(axes[0].images[0].get_array(), image)
+    shown = axes[1].images[0].get_array()
+    np.testing.assert_array_equal(shown.filled(np.nan), tile_maps(maps, cols=3))
+    assert axes[1].images[0].get_clim() == (-np.abs(maps).max(), np.abs(maps).max())
+    bar_ax = [ax for ax in fig.axes if ax.patches][0]
+    np.testing.assert_allclose([p.get_width() for p in bar_ax.patches], probs)
+    assert bar_ax.patches[2].get_linewidth() == 1.5       # the true label is outlined
+    assert "prediction 1" in bar_ax.get_title()
+    assert len(plot_feature_maps(image, maps).axes) == 2  # no probabilities: no bar axes
+    with pytest.raises(ValueError, match="maps"):
+        plot_feature_maps(image, maps[0])
+    with pytest.raises(ValueError, match="image"):
+        plot_feature_maps(image[0], maps)

@@ -1,0 +1,65 @@
+"""Views of the fast-code chapter (cnnbook.plotting.fast): which pixel each im2col entry copies,
+the highlighted window and column, the memory line, the timing bars."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+
+from cnnbook import conv
+from cnnbook.plotting import HIGHLIGHT, HIGHLIGHT_2
+from cnnbook.plotting.fast import im2col_labels, im2col_layout_html, plot_timings
+
+# --------------------------------------------------------------------------- im2col views
+
+
+def test_im2col_labels_match_cnnbook_im2col():
+    xp_names, cols_names = im2col_labels(2, 4, 5, (2, 3), stride=(2, 1), pad=1)
+    # put distinct numbers in x, run cnnbook's im2col, and look every name up
+    x = np.arange(2 * 4 * 5, dtype=float).reshape(1, 2, 4, 5) + 1
+    xp = np.pad(x, ((0, 0), (0, 0), (1, 1), (1, 1)))
+    cols = conv.im2col(xp, (2, 3), (2, 1))[0]
+    assert cols.shape == cols_names.shape
+    for (r, k), name in np.ndenumerate(cols_names):
+        if name == "0":
+            assert cols[r, k] == 0
+        else:
+            c, p, q = "xy".index(name[0]), int(name[1]), int(name[2])
+            assert cols[r, k] == x[0, c, p, q]
+    assert xp_names.shape == (2, 6, 7) and xp_names[1, 1, 1] == "y00"
+
+
+def test_im2col_layout_highlights_the_window_and_its_column():
+    html = im2col_layout_html(1, 3, 3, 2, stride=1, pad=0, position=(1, 0), batch=10, itemsize=4)
+    tables = re.findall(r"<table.*?</table>", html, flags=re.S)
+    assert len(tables) == 2
+    cells = lambda t: re.findall(r'<td style="([^"]*)">([^<]*)</td>', t)
+    win = [v for s, v in cells(tables[0]) if f"background:{HIGHLIGHT}" in s]
+    assert win == ["x10", "x11", "x20", "x21"]
+    rows = re.findall(r"<tr>(.*?)</tr>", tables[1])
+    column = [cells(r)[2] for r in rows]                   # output (1, 0) is column 2
+    assert [v for _, v in column] == ["x10", "x11", "x20", "x21"]
+    assert all(f"background:{HIGHLIGHT}" in s for s, _ in column)
+    # memory: 9 numbers in x, 4*4 = 16 in the matrix; a batch of 10 float32
+    assert "= 16 (1.78&times; x)" in html and "x 360 B" in html and "matrix 640 B" in html
+    padded = im2col_layout_html(1, 3, 3, 2, pad=1)
+    assert f"background:{HIGHLIGHT_2}" in padded
+    with pytest.raises(ValueError, match="position"):
+        im2col_layout_html(1, 3, 3, 2, position=(2, 0))
+    with pytest.raises(ValueError, match="kernel"):
+        im2col_layout_html(1, 3, 3, 4)
+
+
+def test_timings_bars_and_ratios():
+    fig = plot_timings(["loops", "im2col", "torch"], [1.0, 0.01, 0.002], reference="loops")
+    ax = fig.axes[0]
+    np.testing.assert_allclose([p.get_width() for p in ax.patches], [1000, 10, 2])
+    labels = [t.get_text() for t in ax.texts]
+    assert "100x faster" in labels[1] and "500x faster" in labels[2]
+    assert ax.get_xscale() == "log"
+    with pytest.raises(ValueError, match="reference"):
+        plot_timings(["a"], [1.0], reference="b")
+    with pytest.raises(ValueError, match="> 0"):
+        plot_timings(["a"], [0.0])
