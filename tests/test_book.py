@@ -172,13 +172,24 @@ def _open(page, base, rel):
     # MathJax loads only on pages with math; wait until it has typeset everything.
     if page.evaluate("() => !!(window.MathJax && MathJax.startup)"):
         page.evaluate("() => MathJax.startup.promise")
+    # The explorers among the page's widgets (others, like a progress bar, are not moved),
+    # from the widget state that the page embeds.
+    n_explorers = page.evaluate(
+        """() => {
+            const state = document.querySelector('script[type="application/vnd.jupyter.widget-state+json"]');
+            if (!state) return 0;
+            const models = JSON.parse(state.textContent).state;
+            return [...document.querySelectorAll('script[type="application/vnd.jupyter.widget-view+json"]')]
+                .map(s => models[JSON.parse(s.textContent).model_id])
+                .filter(m => m && (m.state._dom_classes || []).includes('cnnbook-explorer')).length;
+        }"""
+    )
     # Widgets render after the page's load event; give the manager time to build them.
-    n_views = page.locator('script[type="application/vnd.jupyter.widget-view+json"]').count()
-    if n_views:
+    if n_explorers:
         page.wait_for_function(
-            f"() => document.querySelectorAll('.cnnbook-explorer').length >= {n_views}", timeout=30000
+            f"() => document.querySelectorAll('.cnnbook-explorer').length >= {n_explorers}", timeout=30000
         )
-    return n_views
+    return n_explorers
 
 
 def _visible_views(explorer) -> list[str]:
@@ -254,7 +265,7 @@ def test_every_page_offline_typeset_and_every_explorer_responds(html_dir, browse
     for rel in _pages(html_dir):
         before = {k: len(v) for k, v in log.items()}
         started = time.perf_counter()
-        n_views = _open(page, base, rel)
+        n_explorers = _open(page, base, rel)
         opened = time.perf_counter() - started
         name = rel.replace("/", "_").removesuffix(".html")
         page.screenshot(path=str(SHOTS / f"{name}.png"))
@@ -274,8 +285,9 @@ def test_every_page_offline_typeset_and_every_explorer_responds(html_dir, browse
             problems.append(f"{rel}: a figure shows as text ('<Figure size ...>'), not as an image")
 
         explorers = page.locator(".cnnbook-explorer")
-        if explorers.count() != n_views:
-            problems.append(f"{rel}: {n_views} widgets in the page but {explorers.count()} explorers rendered")
+        if explorers.count() != n_explorers:
+            problems.append(f"{rel}: {n_explorers} explorers in the page's widget state, "
+                            f"{explorers.count()} rendered")
         checks = 0
         for i in range(explorers.count()):
             explorer = explorers.nth(i)
