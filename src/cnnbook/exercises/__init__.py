@@ -18,15 +18,18 @@ never raised.
 One submodule per chapter: :mod:`~cnnbook.exercises.chain_rule`,
 :mod:`~cnnbook.exercises.losses`, :mod:`~cnnbook.exercises.activations`,
 :mod:`~cnnbook.exercises.softmax`, :mod:`~cnnbook.exercises.fc`,
-:mod:`~cnnbook.exercises.pooling`, :mod:`~cnnbook.exercises.conv`.  Each
+:mod:`~cnnbook.exercises.pooling`, :mod:`~cnnbook.exercises.conv`,
+:mod:`~cnnbook.exercises.cnn`, :mod:`~cnnbook.exercises.fast`.  Each
 checker lists its mutants in ``checker.mutants`` (``key``, ``diagnosis``).
 """
 
 from ._core import Case, Checker, ExerciseError, Mutant, Report
 from .activations import check_leaky_relu, check_sigmoid_backward, check_tanh_grad_via_sigmoid
 from .chain_rule import check_five_point, check_tanh_neuron
+from .cnn import check_global_avg_pool, check_locate_bug
 from .conv import (check_conv2d_backward, check_conv_input_grad, check_conv_kernel_grad,
                    check_conv_kernel_grad_2d)
+from .fast import check_pool_reshape, check_rows_conv
 from .fc import check_column_fc_backward, check_fc_backward, check_largest_stable_lr, check_mlp2_backward
 from .losses import check_bce_with_logit, check_label_smoothing, check_mse_grad_flat_targets, check_mse_sum
 from .pooling import check_avgpool_backward, check_maxpool_backward, check_window_sums
