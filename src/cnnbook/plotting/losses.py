@@ -94,6 +94,16 @@ def _draw_panel(ax, x, title, curves, *, mark_idx, yscale, xlabel, fmt):
     ax.legend(fontsize=8)
 
 
+def _finish_panels(fig, axes, x, panels, *, mark_idx, yscale, xlabel, fmt, title):
+    """Draw one curve panel per axes, add the title, return the figure."""
+    for ax, (name, curves) in zip(axes, panels.items()):
+        _draw_panel(ax, x, name, curves, mark_idx=mark_idx, yscale=yscale.get(name, "linear"),
+                    xlabel=xlabel, fmt=fmt)
+    if title:
+        fig.suptitle(title, fontsize=11)
+    return fig
+
+
 def plot_curves(
     x,
     panels: Mapping[str, Mapping[str, Sequence[float]]],
@@ -124,12 +134,8 @@ def plot_curves(
     fig = Figure(figsize=(4.2 * len(panels), 3.4))
     _row_layout(fig, len(panels), title=bool(title))
     axes = fig.subplots(1, len(panels), squeeze=False)[0]
-    for ax, (name, curves) in zip(axes, panels.items()):
-        _draw_panel(ax, x, name, curves, mark_idx=mark_idx, yscale=yscale.get(name, "linear"),
-                    xlabel=xlabel, fmt=fmt)
-    if title:
-        fig.suptitle(title, fontsize=11)
-    return fig
+    return _finish_panels(fig, axes, x, panels, mark_idx=mark_idx, yscale=yscale, xlabel=xlabel,
+                          fmt=fmt, title=title)
 
 
 def plot_prediction_losses(
@@ -187,12 +193,8 @@ def plot_prediction_losses(
     ax.set_ylim(0, 1.15)
     ax.set_title("prediction and target", fontsize=10)
     ax.legend(fontsize=8, loc="upper right")
-    for ax, (name, curves) in zip(axes[1:], panels.items()):
-        _draw_panel(ax, x, name, curves, mark_idx=mark_idx, yscale=yscale.get(name, "linear"),
-                    xlabel=xlabel, fmt=fmt)
-    if title:
-        fig.suptitle(title, fontsize=11)
-    return fig
+    return _finish_panels(fig, axes[1:], x, panels, mark_idx=mark_idx, yscale=yscale, xlabel=xlabel,
+                          fmt=fmt, title=title)
 
 
 def plot_layer_gradients(
