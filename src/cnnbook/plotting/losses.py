@@ -94,6 +94,17 @@ def _draw_panel(ax, x, title, curves, *, mark_idx, yscale, xlabel, fmt):
     ax.legend(fontsize=8)
 
 
+def _check_panels(panels, yscale) -> dict:
+    """The yscale mapping as a dict, after checking that it names only existing panels."""
+    if not panels:
+        raise ValueError("panels must hold at least one panel")
+    yscale = dict(yscale or {})
+    unknown = set(yscale) - set(panels)
+    if unknown:
+        raise ValueError(f"yscale names panels that do not exist: {sorted(unknown)}")
+    return yscale
+
+
 def _finish_panels(fig, axes, x, panels, *, mark_idx, yscale, xlabel, fmt, title):
     """Draw one curve panel per axes, add the title, return the figure."""
     for ax, (name, curves) in zip(axes, panels.items()):
@@ -124,12 +135,7 @@ def plot_curves(
     values.  Returns a Figure with len(panels) axes.
     """
     x = _as_1d(x, "x")
-    if not panels:
-        raise ValueError("panels must hold at least one panel")
-    yscale = dict(yscale or {})
-    unknown = set(yscale) - set(panels)
-    if unknown:
-        raise ValueError(f"yscale names panels that do not exist: {sorted(unknown)}")
+    yscale = _check_panels(panels, yscale)
     mark_idx = _mark_index(x, mark)
     fig = Figure(figsize=(4.2 * len(panels), 3.4))
     _row_layout(fig, len(panels), title=bool(title))
@@ -161,12 +167,7 @@ def plot_prediction_losses(
     x = _as_1d(x, "x")
     pred = _as_1d(prediction, "prediction")
     tgt = _as_1d(target, "target", len(pred))
-    if not panels:
-        raise ValueError("panels must hold at least one panel")
-    yscale = dict(yscale or {})
-    unknown = set(yscale) - set(panels)
-    if unknown:
-        raise ValueError(f"yscale names panels that do not exist: {sorted(unknown)}")
+    yscale = _check_panels(panels, yscale)
     mark_idx = _mark_index(x, mark)
     if mark_idx is None:
         raise ValueError("mark is required: the explorer's current value on the grid x")
