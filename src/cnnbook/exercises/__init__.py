@@ -23,7 +23,7 @@ One submodule per chapter: :mod:`~cnnbook.exercises.chain_rule`,
 checker lists its mutants in ``checker.mutants`` (``key``, ``diagnosis``).
 """
 
-from ._core import Case, Checker, ExerciseError, Mutant, Report
+from ._core import NOT_ATTEMPTED, Case, Checker, ExerciseError, Mutant, PropertyChecker, Report, not_attempted
 from .activations import check_leaky_relu, check_sigmoid_backward, check_tanh_grad_via_sigmoid
 from .chain_rule import check_five_point, check_tanh_neuron
 from .cnn import check_global_avg_pool, check_locate_bug
@@ -36,8 +36,13 @@ from .pooling import check_avgpool_backward, check_maxpool_backward, check_windo
 from .softmax import check_log_softmax_jacobian, check_softmax_backward, check_softmax_mse_grad
 
 CHECKERS = {
-    name: obj for name, obj in globals().items() if name.startswith("check_") and isinstance(obj, Checker)
+    name: obj for name, obj in globals().items()
+    if name.startswith("check_") and isinstance(obj, (Checker, PropertyChecker))
 }
-"""Every checker by name (used by the tests)."""
+"""Every checker by name (used by the tests and by the grader)."""
 
-__all__ = ["Case", "Checker", "ExerciseError", "Mutant", "Report", "CHECKERS", *sorted(CHECKERS)]
+for _name, _checker in CHECKERS.items():
+    _checker.name = _name  # reports carry it, so the grader knows which exercise they belong to
+
+__all__ = ["Case", "Checker", "ExerciseError", "Mutant", "PropertyChecker", "Report", "NOT_ATTEMPTED",
+           "not_attempted", "CHECKERS", *sorted(CHECKERS)]

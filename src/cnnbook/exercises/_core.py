@@ -28,6 +28,14 @@ class ExerciseError(AssertionError):
     """Raised by :meth:`Report.raise_if_wrong`; its message is the report."""
 
 
+NOT_ATTEMPTED = ("not attempted yet: the function above still raises NotImplementedError. "
+                 "Replace that line with your code and run this cell again.")
+"""The diagnosis of a report on an untouched exercise stub."""
+
+REPORT_MIME_KEY = "cnnbook"
+"""The key of a report's machine-readable summary in its output metadata (read by the grader)."""
+
+
 @dataclass(frozen=True)
 class Case:
     """One crafted input.
@@ -87,6 +95,32 @@ class Report:
     case: dict | None = None
     passed: int = 0
     total: int = 0
+    checker: str = ""
+    deliberate: bool = False
+
+    @property
+    def attempted(self) -> bool:
+        """False for an untouched stub (it raised NotImplementedError)."""
+        return self.mistakes != ("not_attempted",)
+
+    @property
+    def status(self) -> str:
+        """"passed", "not attempted" or "wrong"."""
+        if self.ok:
+            return "passed"
+        return "wrong" if self.attempted else "not attempted"
+
+    def as_deliberate(self) -> "Report":
+        """Mark the report as a planted mistake: shown as a demonstration, not a failure,
+        and skipped by the grader."""
+        self.deliberate = True
+        return self
+
+    def summary(self) -> dict:
+        """What the grader reads: checker, title, status, mistakes, diagnosis."""
+        return dict(checker=self.checker, title=self.title, status=self.status,
+                    mistakes=list(self.mistakes), diagnosis=self.diagnosis,
+                    deliberate=self.deliberate, passed=self.passed, total=self.total)
 
     @property
     def mistake(self) -> str | None:
@@ -105,7 +139,12 @@ class Report:
     def _lines(self) -> list[str]:
         if self.ok:
             return [f"{self.title}: {self.diagnosis}"]
-        lines = [f"{self.title}: WRONG (passed {self.passed} of {self.total} cases)", self.diagnosis]
+        if not self.attempted:
+            return [f"{self.title}: not attempted yet", self.diagnosis]
+        head = f"{self.title}: WRONG (passed {self.passed} of {self.total} cases)"
+        if self.deliberate:
+            head = f"Deliberate mistake, planted to show the report. {head}"
+        lines = [head, self.diagnosis]
         if self.case is not None:
             lines.append(f"Smallest failing case: {self.case['label']}")
             for name, value in self.case["inputs"].items():
@@ -121,8 +160,19 @@ class Report:
     def __repr__(self) -> str:
         return str(self)
 
+    def _repr_mimebundle_(self, include=None, exclude=None):
+        # The summary rides in the output's metadata, invisible to every renderer, so that
+        # `python -m cnnbook.exercises grade` can read the verdicts of an executed notebook.
+        data = {"text/plain": str(self), "text/html": self._repr_html_()}
+        return data, {REPORT_MIME_KEY: self.summary()}
+
     def _repr_html_(self) -> str:
-        colour = "#2a9d8f" if self.ok else "#e76f51"
+        if self.ok:
+            colour = "#2a9d8f"
+        elif not self.attempted:
+            colour = "#457b9d"
+        else:
+            colour = "#e9c46a" if self.deliberate else "#e76f51"
         lines = self._lines()
         head = html.escape(lines[0])
         body = ""
@@ -226,6 +276,7 @@ class Checker:
     compose: Callable | None = None
     rtol: float = 1e-7
     atol: float = 1e-9
+    name: str = ""
 
     def __post_init__(self):
         self.cases = tuple(self.cases)
@@ -245,6 +296,11 @@ class Checker:
         return {n: a for n, a in zip(names, case.args) if not n.startswith("_")}
 
     def __call__(self, *fns: Callable) -> Report:
+        report = self._run(*fns)
+        report.checker = self.name
+        return report
+
+    def _run(self, *fns: Callable) -> Report:
         fn = self.compose(*fns) if self.compose is not None else fns[0]
         total = len(self.cases)
         for index, case in enumerate(self.cases):
@@ -252,6 +308,12 @@ class Checker:
             expected, _ = _normalize(_call_quietly(self.reference, case.args), self.outputs)
             try:
                 raw = _call_quietly(fn, case.args)
+            except NotImplementedError:
+                if index == 0:  # the untouched stub: guidance, not a failure
+                    return not_attempted(self.title, total)
+                return Report(self.title, False, "your function raised NotImplementedError on this case",
+                              ("exception",), dict(label=case.label, inputs=inputs, expected={}, got={}),
+                              index, total)
             except Exception as err:  # noqa: BLE001 - any reader error becomes a report
                 hint = ""
                 if isinstance(err, (RuntimeWarning, FloatingPointError)):
@@ -318,3 +380,52 @@ class Checker:
                              got={n: got[self.outputs.index(n)] for n in shown})
             return Report(self.title, False, "\n".join(diagnoses), tuple(keys), case_info, index, total)
         return Report(self.title, True, f"correct (all {total} cases agree with cnnbook)", (), None, total, total)
+
+
+def not_attempted(title: str, total: int = 0) -> Report:
+    """The report on an untouched stub."""
+    return Report(title, False, NOT_ATTEMPTED, ("not_attempted",), None, 0, total)
+
+
+@dataclass
+class PropertyChecker:
+    """A checker for exercises whose answer is judged by properties, not by one reference
+    output (a derivative's order of accuracy, an operation count, a graph engine).
+
+    checks: (label, fn) pairs, run in order on the reader's function(s); a check raises
+    AssertionError with a message that names the mistake, or returns None.
+    The first failing check becomes the report.  NotImplementedError from the reader's
+    code on the first check means the stub is untouched.
+    """
+
+    title: str
+    checks: Sequence[tuple[str, Callable]]
+    name: str = ""
+
+    def __post_init__(self):
+        self.checks = tuple(self.checks)
+
+    def __call__(self, *fns: Callable) -> Report:
+        total = len(self.checks)
+        for index, (label, check) in enumerate(self.checks):
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("error")
+                    check(*fns)
+            except NotImplementedError:
+                report = (not_attempted(self.title, total) if index == 0 else
+                          Report(self.title, False, f"{label}: your function raised NotImplementedError",
+                                 ("exception",), None, index, total))
+            except AssertionError as err:
+                key, _, text = str(err).partition(": ") if str(err).startswith("[") else ("", "", str(err))
+                report = Report(self.title, False, f"{label}: {text}",
+                                (key.strip("[]") or "values",), None, index, total)
+            except Exception as err:  # noqa: BLE001 - any reader error becomes a report
+                report = Report(self.title, False, f"{label}: your function raised {type(err).__name__}: {err}",
+                                ("exception",), None, index, total)
+            else:
+                continue
+            report.checker = self.name
+            return report
+        return Report(self.title, True, f"correct (all {total} checks pass)", (), None, total, total,
+                      checker=self.name)
