@@ -321,3 +321,24 @@ def test_launch_and_download_buttons(html_dir):
     assert "mybinder.org/v2/gh/cnnbook/cnnbook/main?urlpath=tree/book/convolution.ipynb" in page
     assert "colab.research.google.com/github/cnnbook/cnnbook/blob/main/book/convolution.ipynb" in page
     assert '_sources/book/convolution.ipynb' in page  # the notebook download
+
+
+# --------------------------------------------------------------------------- exercises
+
+
+def test_every_exercise_solution_shown_in_the_book_passes(html_dir):
+    """The notebooks as the strict build executed them: every exercise's last report (the
+    reference solution's, in the cell the book shows collapsed) says passed."""
+    import json
+
+    from cnnbook.exercises._notebooks import grade_executed
+
+    executed = sorted((html_dir.parent / "jupyter_execute" / "book").glob("*.ipynb"))
+    assert executed, f"no executed notebooks under {html_dir.parent / 'jupyter_execute'}"
+    graded = 0
+    for path in executed:
+        grade = grade_executed(json.loads(path.read_text(encoding="utf-8")), path.name)
+        assert not grade.problems, grade.text()
+        assert all(v.passed for v in grade.verdicts), grade.text()
+        graded += len(grade.verdicts)
+    assert graded >= 20, f"only {graded} exercises graded"

@@ -127,3 +127,16 @@ def test_exercises_have_stub_check_and_hidden_solution(path):
         if "solution" in tags(c) and c["cell_type"] == "code":
             assert re.search(r"\bcheck_\w+\(", source(c)) or "raise_if_wrong" in source(c) or \
                 any(n in source(c) for n in ("assert",)), f"{path.name}: a solution cell must prove it passes"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=ids(NOTEBOOKS))
+def test_relative_links_resolve(path):
+    text = "\n".join(source(c) for c in cells(path) if c["cell_type"] == "markdown")
+    broken = []
+    for target in re.findall(r"\]\(([^)\s]+)\)", text):
+        if re.match(r"[a-z]+:", target) or target.startswith("#"):
+            continue
+        file = target.split("#")[0]
+        if not (path.parent / file).exists():
+            broken.append(target)
+    assert not broken, f"{path.name}: links to missing files {broken}"
