@@ -4,7 +4,8 @@ INTRODUCED says which chapter derives each function of the package (a module's e
 every function in it, an entry for a single function overrides it). The test reads every code
 cell of every chapter, finds the `cnnbook` names it uses (``module.function`` after an import
 of the module, or a name imported from a module) and fails on a use before the introduction.
-`cnnbook.plotting`, `cnnbook.widgets` and `cnnbook.exercises` are tools, usable anywhere.
+`cnnbook.plotting`, `cnnbook.widgets`, `cnnbook.exercises` and `cnnbook.reference` (the autodiff
+framework a chapter checks its own formulas against) are tools, usable anywhere.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import yaml
 import cnnbook
 
 ROOT = Path(__file__).resolve().parent.parent
-TOOLS = {"plotting", "widgets", "exercises"}
+TOOLS = {"plotting", "widgets", "exercises", "reference"}
 
 INTRODUCED = {
     "gradcheck": "chain_rule",
