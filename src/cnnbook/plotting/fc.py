@@ -136,12 +136,12 @@ def plot_lr_run(
 ) -> Figure:
     """Gradient descent on one linear neuron with loss E = (y - t)**2 / 2.
 
-    eta: the learning rate of the run.  residuals: (K + 1,) the values
-    r_k = y_k - t for steps k = 0..K of that run.  x_norm_sq: |x|^2, which
-    sets the factor r_{k+1} / r_k = 1 - eta |x|^2.
+    eta: the learning rate of the run.  residuals: (J + 1,) the values
+    r_j = y_j - t for steps j = 0..J of that run (the chapter's step index).
+    x_norm_sq: |x|^2, which sets the factor r_{j+1} / r_j = 1 - eta |x|^2.
 
-    Left axes: E_k = r_k**2 / 2 against k on a log scale (filled markers for
-    r_k > 0, open for r_k <= 0, so an oscillating run shows alternating
+    Left axes: E_j = r_j**2 / 2 against j on a log scale (filled markers for
+    r_j > 0, open for r_j <= 0, so an oscillating run shows alternating
     markers; values below the lower y-limit, e.g. an exact 0, are drawn on
     it), with the boundary case eta = 2/|x|^2 (constant loss) as a dashed
     line.  Right axes: the factor
@@ -185,7 +185,7 @@ def plot_lr_run(
     pos, neg = r > 0, r <= 0
     ax_loss.semilogy(steps[pos], loss[pos], "o", color="C0", ms=5, label="y − t > 0")
     ax_loss.semilogy(steps[neg], loss[neg], "o", mfc="white", color="C0", ms=5, label="y − t ≤ 0")
-    ax_loss.set_xlabel("step k")
+    ax_loss.set_xlabel("step j")
     ax_loss.set_ylabel("loss E = (y − t)² / 2")
     ax_loss.set_title(f"η = {eta:.4g}: factor |1 − η‖x‖²| = {factor:.3g}, {verdict}", fontsize=10)
     if ylim is not None:
@@ -206,7 +206,7 @@ def plot_lr_run(
     ax_fac.set_xlim(0, right)
     ax_fac.set_ylim(0, max(1.6, 1.1 * factor))
     ax_fac.set_xlabel("learning rate η")
-    ax_fac.set_ylabel("|y(k+1) − t| / |y(k) − t|")
+    ax_fac.set_ylabel("|y(j+1) − t| / |y(j) − t|")
     ax_fac.set_title("shrink factor per step", fontsize=10)
     ax_fac.legend(fontsize=8, loc="upper center")
     return fig
@@ -227,10 +227,10 @@ def plot_mlp_training(
     steps: (S,) step numbers; losses: (S,) the loss on the whole data set
     there (log scale, left axes).  grid: (G,) coordinates of a G x G grid
     over the input square; out: (G, G) the network output at
-    (grid[j], grid[i]) for row i, column j (so out[i, j] has x_1 = grid[j],
-    x_2 = grid[i]).  x: (P, 2) the training inputs, t: (P,) or (P, 1) their
-    targets in [0, 1], drawn on the right axes as dots coloured by target and
-    labelled "t = ...".
+    (grid[j], grid[i]) for row i, column j (so out[i, j] has x_0 = grid[j],
+    x_1 = grid[i]; inputs are numbered from 0, as in the book).  x: (P, 2)
+    the training inputs, t: (P,) or (P, 1) their targets in [0, 1], drawn on
+    the right axes as dots coloured by target and labelled "t = ...".
     Returns a Figure with 3 axes (loss, output map, colour bar).
     """
     steps, losses = np.asarray(steps, float), np.asarray(losses, float)
@@ -260,8 +260,8 @@ def plot_mlp_training(
     for (x1, x2), target in zip(x, t):
         ax_map.annotate(f"t = {target:g}", (x1, x2), xytext=(7, 7), textcoords="offset points",
                         fontsize=9, bbox={"boxstyle": "round,pad=0.2", "fc": "white", "alpha": 0.8})
-    ax_map.set_xlabel("$x_1$")
-    ax_map.set_ylabel("$x_2$")
+    ax_map.set_xlabel("$x_0$")
+    ax_map.set_ylabel("$x_1$")
     ax_map.set_title("network output (black line: 0.5)", fontsize=10)
     fig.colorbar(im, ax=ax_map, shrink=0.85)
     return fig
