@@ -4,7 +4,9 @@
 * :data:`check_mse_grad_flat_targets` -- ``fn(y, t) -> dy`` for the batch-mean MSE
   with predictions y (N, 1) and targets t (N,) as a data set stores them.
 * :data:`check_bce_with_logit` -- ``fn(z, t) -> (E, dz)``, element-wise and stable.
-* :data:`check_label_smoothing` -- ``check_label_smoothing(smooth_targets, z_star)``.
+* :data:`check_label_smoothing` -- ``check_label_smoothing(smooth_targets, z_star)``, with
+  ``smooth_targets(labels, K, gamma)`` and the smoothing amount gamma.
+* :data:`check_softmax_mse_grad` -- ``fn(z, t) -> dz`` for MSE (batch mean) after softmax.
 """
 
 from __future__ import annotations
@@ -35,12 +37,12 @@ BCE_WRT_P = (
     "that is dE/dp with p = sigma(z); the exercise asks for dE/dz = dE/dp * sigma'(z) = sigma(z) - t."
 )
 SMOOTH_K_MINUS_1 = (
-    "eps/(K-1) on the other classes is another smoothing; here t = (1 - eps) onehot + eps/K, so every "
-    "class gets eps/K and the label gets 1 - eps + eps/K."
+    "gamma/(K-1) on the other classes is another smoothing; here t = (1 - gamma) onehot + gamma/K, so "
+    "every class gets gamma/K and the label gets 1 - gamma + gamma/K."
 )
 SMOOTH_NO_SUBTRACT = (
-    "the label's share was not reduced: t = (1 - eps) onehot + eps/K; adding eps/K to a one-hot "
-    "target gives rows that sum to 1 + eps, not 1."
+    "the label's share was not reduced: t = (1 - gamma) onehot + gamma/K; adding gamma/K to a one-hot "
+    "target gives rows that sum to 1 + gamma, not 1."
 )
 ZSTAR_IS_T = (
     "z_star = t uses the probabilities as logits; softmax(z) = t needs z = ln t (plus any constant)."
@@ -130,32 +132,32 @@ check_bce_with_logit = Checker(
 )
 
 
-def _smooth_ref(labels, k, eps, t_ref):
+def _smooth_ref(labels, k, gamma, t_ref):
     return t_ref, t_ref
 
 
 def _compose_smoothing(smooth_targets, z_star):
-    def fn(labels, k, eps, t_ref):
+    def fn(labels, k, gamma, t_ref):
         # z_star is checked on the right targets, so that one mistake is not blamed on the other
-        return smooth_targets(labels, k, eps), sm.softmax(np.asarray(z_star(t_ref), dtype=float), axis=1)
+        return smooth_targets(labels, k, gamma), sm.softmax(np.asarray(z_star(t_ref), dtype=float), axis=1)
     return fn
 
 
-def _smooth_case(labels, k, eps):
+def _smooth_case(labels, k, gamma):
     labels = np.array(labels)
-    t = np.full((len(labels), k), eps / k)
-    t[np.arange(len(labels)), labels] += 1 - eps
-    return Case(f"labels {labels.tolist()}, K = {k}, eps = {eps}", (labels, k, eps, t))
+    t = np.full((len(labels), k), gamma / k)
+    t[np.arange(len(labels)), labels] += 1 - gamma
+    return Case(f"labels {labels.tolist()}, K = {k}, gamma = {gamma}", (labels, k, gamma, t))
 
 
 def _smooth_variant(kind):
-    def fn(labels, k, eps, t_ref):
+    def fn(labels, k, gamma, t_ref):
         n = len(labels)
         if kind == "k_minus_1":
-            t = np.full((n, k), eps / (k - 1))
-            t[np.arange(n), labels] = 1 - eps
+            t = np.full((n, k), gamma / (k - 1))
+            t[np.arange(n), labels] = 1 - gamma
         else:
-            t = np.eye(k)[labels] + eps / k
+            t = np.eye(k)[labels] + gamma / k
         return t, t_ref
     return fn
 
@@ -164,15 +166,71 @@ check_label_smoothing = Checker(
     title="label smoothing",
     reference=_smooth_ref,
     outputs=("targets", "softmax(z_star(t))"),
-    arg_names=("labels", "K", "eps", "_t"),
+    arg_names=("labels", "K", "gamma", "_t"),
     compose=_compose_smoothing,
     cases=[_smooth_case([2, 0, 1], 4, 0.1), _smooth_case([0, 3, 3, 1, 2], 5, 0.2)],
     mutants=[
         Mutant("k_minus_1", SMOOTH_K_MINUS_1, _smooth_variant("k_minus_1"), ("targets",)),
         Mutant("no_subtract", SMOOTH_NO_SUBTRACT, _smooth_variant("no_subtract"), ("targets",)),
-        Mutant("zstar_is_t", ZSTAR_IS_T, lambda labels, k, eps, t: (t, sm.softmax(t, axis=1)),
+        Mutant("zstar_is_t", ZSTAR_IS_T, lambda labels, k, gamma, t: (t, sm.softmax(t, axis=1)),
                ("softmax(z_star(t))",)),
-        Mutant("zstar_neg", ZSTAR_NEG, lambda labels, k, eps, t: (t, sm.softmax(-np.log(t), axis=1)),
+        Mutant("zstar_neg", ZSTAR_NEG, lambda labels, k, gamma, t: (t, sm.softmax(-np.log(t), axis=1)),
                ("softmax(z_star(t))",)),
+    ],
+)
+
+
+# --------------------------------------------------------------------------- softmax + MSE
+
+COLLAPSED = (
+    "the cross-entropy shortcut (y - t)/N does not hold for MSE: only -sum t log y cancels the "
+    "softmax Jacobian; for MSE, dE/dy = (y - t)/N must go through the full Jacobian."
+)
+MISSING_1_OVER_N_SOFTMAX = (
+    "missing 1/N: the loss is the mean over the batch, so dE/dy = (y - t)/N before the Jacobian."
+)
+DIAGONAL_ONLY_MSE = (
+    "only the diagonal of the softmax Jacobian was used: g * y * (1 - y) with g = (y - t)/N; the "
+    "full backward is y * (g - sum_i g_i y_i)."
+)
+
+
+def _ref_softmax_mse(z, t):
+    y, cache = sm.softmax_forward(z)
+    _, g = losses.mse(y, t)
+    return sm.softmax_backward(g, cache)
+
+
+def _mse_variant(kind):
+    def fn(z, t):
+        y = sm.softmax(z, axis=1)
+        g = (y - t) if kind == "missing_1_over_n" else (y - t) / len(z)
+        if kind == "collapsed":
+            return g
+        if kind == "diagonal_only":
+            return g * y * (1 - y)
+        return y * (g - np.sum(g * y, axis=1, keepdims=True))
+    return fn
+
+
+def _onehot(labels, k):
+    return np.eye(k)[labels]
+
+
+check_softmax_mse_grad = Checker(
+    title="softmax + MSE gradient",
+    reference=_ref_softmax_mse,
+    outputs=("dz",),
+    arg_names=("z", "t"),
+    cases=[
+        Case("N=1: confidently wrong, z = (10, 0, 0), target class 1",
+             (np.array([[10.0, 0.0, 0.0]]), _onehot([1], 3))),
+        Case("N=2, K=3", (np.array([[0.5, -1.0, 1.0], [2.0, 0.0, -0.5]]), _onehot([2, 0], 3))),
+        Case("N=5, K=4", (np.random.default_rng(6).normal(size=(5, 4)) * 2, _onehot([0, 3, 1, 1, 2], 4))),
+    ],
+    mutants=[
+        Mutant("collapsed", COLLAPSED, _mse_variant("collapsed")),
+        Mutant("missing_1_over_n", MISSING_1_OVER_N_SOFTMAX, _mse_variant("missing_1_over_n")),
+        Mutant("diagonal_only", DIAGONAL_ONLY_MSE, _mse_variant("diagonal_only")),
     ],
 )

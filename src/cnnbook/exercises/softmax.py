@@ -3,7 +3,6 @@
 * :data:`check_softmax_backward` -- ``fn(dy, y) -> dz`` for a batch (N, n), with y
   the softmax output.
 * :data:`check_log_softmax_jacobian` -- ``fn(z) -> (n, n)``, d log y_i / d z_j.
-* :data:`check_softmax_mse_grad` -- ``fn(z, t) -> dz`` for MSE (batch mean) after softmax.
 
 The first softmax-backward case is square (N = n = 2): a row sum taken without
 ``keepdims=True`` then broadcasts along the wrong axis and gives wrong numbers
@@ -14,7 +13,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import losses
 from .. import softmax as sm
 from ._core import Case, Checker, Mutant
 
@@ -39,17 +37,6 @@ TRANSPOSED_LOGSM = (
 FORGOT_LOG = (
     "that is the Jacobian of softmax itself: for log-softmax divide row i by y_i "
     "(d log y_i = dy_i / y_i), which gives delta_ij - y_j."
-)
-COLLAPSED = (
-    "the cross-entropy shortcut (y - t)/N does not hold for MSE: only -sum t log y cancels the "
-    "softmax Jacobian; for MSE, dE/dy = (y - t)/N must go through the full Jacobian."
-)
-MISSING_1_OVER_N = (
-    "missing 1/N: the loss is the mean over the batch, so dE/dy = (y - t)/N before the Jacobian."
-)
-DIAGONAL_ONLY_MSE = (
-    "only the diagonal of the softmax Jacobian was used: g * y * (1 - y) with g = (y - t)/N; the "
-    "full backward is y * (g - sum_i g_i y_i)."
 )
 
 
@@ -107,49 +94,5 @@ check_log_softmax_jacobian = Checker(
     mutants=[
         Mutant("transposed", TRANSPOSED_LOGSM, lambda z: np.eye(len(z)) - sm.softmax(z)[:, None]),
         Mutant("forgot_log", FORGOT_LOG, lambda z: sm.softmax_jacobian(z)),
-    ],
-)
-
-
-# --------------------------------------------------------------------------- softmax + MSE
-
-
-def _ref_softmax_mse(z, t):
-    y, cache = sm.softmax_forward(z)
-    _, g = losses.mse(y, t)
-    return sm.softmax_backward(g, cache)
-
-
-def _mse_variant(kind):
-    def fn(z, t):
-        y = sm.softmax(z, axis=1)
-        g = (y - t) if kind == "missing_1_over_n" else (y - t) / len(z)
-        if kind == "collapsed":
-            return g
-        if kind == "diagonal_only":
-            return g * y * (1 - y)
-        return y * (g - np.sum(g * y, axis=1, keepdims=True))
-    return fn
-
-
-def _onehot(labels, k):
-    return np.eye(k)[labels]
-
-
-check_softmax_mse_grad = Checker(
-    title="softmax + MSE gradient",
-    reference=_ref_softmax_mse,
-    outputs=("dz",),
-    arg_names=("z", "t"),
-    cases=[
-        Case("N=1: confidently wrong, z = (10, 0, 0), target class 1",
-             (np.array([[10.0, 0.0, 0.0]]), _onehot([1], 3))),
-        Case("N=2, n=3", (np.array([[0.5, -1.0, 1.0], [2.0, 0.0, -0.5]]), _onehot([2, 0], 3))),
-        Case("N=5, n=4", (np.random.default_rng(6).normal(size=(5, 4)) * 2, _onehot([0, 3, 1, 1, 2], 4))),
-    ],
-    mutants=[
-        Mutant("collapsed", COLLAPSED, _mse_variant("collapsed")),
-        Mutant("missing_1_over_n", MISSING_1_OVER_N, _mse_variant("missing_1_over_n")),
-        Mutant("diagonal_only", DIAGONAL_ONLY_MSE, _mse_variant("diagonal_only")),
     ],
 )

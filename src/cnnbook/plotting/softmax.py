@@ -167,7 +167,8 @@ def softmax_view_html(
     """One explorer view: logits, probabilities, Jacobian heatmap, loss gradient.
 
     z (n,) the logits; y = softmax(z / T) (n,); jac (n, n) = dy/dz;
-    grad (n,) = dE/dz for the cross-entropy with class ``target``.
+    grad (n,) = dE/dz for E = -ln y_target, the negative log-probability of
+    class ``target`` (the cross-entropy with a one-hot target).
     jac_vmax and grad_lim fix the colour and bar scales (keep them equal
     across views).
     """
