@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from matplotlib.figure import Figure
 
-from cnnbook.plotting.cnn import (plot_confusion_matrix, plot_feature_maps, plot_kernels,
+from cnnbook.plotting.cnn import (percent, plot_confusion_matrix, plot_feature_maps, plot_kernels,
                                   plot_training_curves, tile_maps)
 
 
@@ -106,11 +106,62 @@ def test_feature_maps_input_maps_and_probabilities():
     np.testing.assert_array_equal(shown.filled(np.nan), tile_maps(maps, cols=3))
     assert axes[1].images[0].get_clim() == (-np.abs(maps).max(), np.abs(maps).max())
     bar_ax = [ax for ax in fig.axes if ax.patches][0]
-    np.testing.assert_allclose([p.get_width() for p in bar_ax.patches], probs)
-    assert bar_ax.patches[2].get_linewidth() == 1.5       # the true label is outlined
+    np.testing.assert_allclose([p.get_width() for p in bar_ax.containers[0]], probs)
     assert "prediction 1" in bar_ax.get_title()
     assert len(plot_feature_maps(image, maps).axes) == 2  # no probabilities: no bar axes
     with pytest.raises(ValueError, match="maps"):
         plot_feature_maps(image, maps[0])
     with pytest.raises(ValueError, match="image"):
         plot_feature_maps(image[0], maps)
+
+
+def _row_ink(fig, ax, rows):
+    """Fraction of non-white pixels in each class row of the bar axes, as drawn."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()
+    rgb = np.asarray(canvas.buffer_rgba())[..., :3].astype(int)
+    height = rgb.shape[0]
+    x0, x1 = ax.get_window_extent().intervalx
+    ink = []
+    for k in rows:
+        (_, ya), (_, yb) = ax.transData.transform([(0, k - 0.3), (0, k + 0.3)])
+        top, bottom = sorted((height - ya, height - yb))
+        block = rgb[int(top) + 1:int(bottom), int(x0) + 3:int(x1) - 3]
+        ink.append(float(np.mean(np.any(block < 235, axis=-1))))
+    return ink
+
+
+@pytest.mark.parametrize("label", [7, 1])
+def test_feature_maps_mark_the_true_class_visibly_even_at_probability_zero(label):
+    """A misclassified digit: the true class has probability ~0, so its bar has width ~0.
+    The mark must still show: its row is shaded and framed, its tick label is bold green,
+    and 'true' with the probability is written there."""
+    probs = np.full(10, 1e-6)
+    probs[1] = 0.98
+    probs[4] = 0.02 - 8e-6
+    maps = np.random.default_rng(2).normal(size=(4, 2, 2))
+    fig = plot_feature_maps(np.zeros((8, 8)), maps, probs=probs, label=label)
+    bar_ax = [ax for ax in fig.axes if ax.containers][0]
+    ink = dict(zip(range(10), _row_ink(fig, bar_ax, range(10))))
+    empty = [k for k in range(10) if k not in (1, 4, label)]     # tiny bars, not the true class
+    assert max(ink[k] for k in empty) < 0.05, ink
+    assert ink[label] > 0.5, ink                                 # most of the row is marked
+    tick = bar_ax.get_yticklabels()[label]
+    assert tick.get_fontweight() == "bold" and tick.get_color() != bar_ax.get_yticklabels()[0].get_color()
+    notes = [t.get_text() for t in bar_ax.texts]
+    assert notes == [f"true {'98%' if label == 1 else '< 0.01%'}"]
+    others = [k for k in range(10) if k != label]
+    assert all(bar_ax.get_yticklabels()[k].get_fontweight() != "bold" for k in others)
+
+
+def test_feature_maps_without_label_mark_no_true_class():
+    probs = np.array([0.2, 0.8])
+    fig = plot_feature_maps(np.zeros((4, 4)), np.ones((1, 2, 2)), probs=probs)
+    bar_ax = [ax for ax in fig.axes if ax.containers][0]
+    assert not bar_ax.texts and len(bar_ax.patches) == 2
+
+
+def test_percent_never_rounds_a_small_probability_to_zero():
+    assert [percent(p) for p in (1.0, 0.9812, 0.0123, 0.00023, 0.0001, 1e-7, 0.0)] == \
+        ["100%", "98%", "1.2%", "0.023%", "0.01%", "< 0.01%", "< 0.01%"]

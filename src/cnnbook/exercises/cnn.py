@@ -1,8 +1,12 @@
 """Checkers for the chapter "A CNN from scratch".
 
-* :data:`check_global_avg_pool` -- ``check_global_avg_pool(LayerClass)``: a
-  :class:`cnnbook.model.Layer` subclass with ``forward(x)``, (N, C, H, W) ->
-  (N, C), and ``backward(dy)``, (N, C) -> (N, C, H, W).
+* :data:`check_global_avg_pool` -- ``check_global_avg_pool(gap_forward,
+  gap_backward)``: ``gap_forward(x) -> (g, cache)``, (N, C, H, W) -> (N, C),
+  and ``gap_backward(dy, cache) -> dx``, (N, C) -> (N, C, H, W), the functions
+  a layer object calls (the chapter's style); or ``check_global_avg_pool(
+  LayerClass)`` with a :class:`cnnbook.model.Layer` subclass whose
+  ``forward(x)`` and ``backward(dy)`` do the same.  The checker compares the
+  outputs with the reference on crafted cases; it does not run a gradient check.
 * :data:`check_locate_bug` -- ``fn(net, x) -> index or None``: the index of the
   one broken layer of a :class:`cnnbook.model.Sequential` network (None: all
   layers are right; a None is shown as -1 in a report).
@@ -35,12 +39,12 @@ GAP_BATCH = (
     "sample's map, so each entry receives dy[n, c] / (H*W); the 1/N of a batch-mean loss is already in dy."
 )
 GAP_WRONG_AXES = (
-    "dy was broadcast to the wrong axes: dx[n, c, p, q] must be dy[n, c] / (H*W), the same number over the "
-    "spatial axes p, q of map (n, c). np.broadcast_to(dy, x.shape) aligns dy with the LAST axes (H, W), and "
+    "dy was broadcast to the wrong axes: dx[n, c, i, j] must be dy[n, c] / (H*W), the same number over the "
+    "spatial axes i, j of map (n, c). np.broadcast_to(dy, x.shape) aligns dy with the LAST axes (H, W), and "
     "np.tile repeats the whole dy; put dy on the first two axes: dy[:, :, None, None]."
 )
 GAP_FORWARD_SUM = (
-    "the forward pass sums instead of averaging: g[n, c] = (1/(H*W)) * sum over p, q of x[n, c, p, q] "
+    "the forward pass sums instead of averaging: g[n, c] = (1/(H*W)) * sum over i, j of x[n, c, i, j] "
     "(x.mean(axis=(2, 3)))."
 )
 GAP_FORWARD_AXES = (
@@ -105,12 +109,34 @@ def _gap_forward_axes(x, dy):
     return x.mean(axis=(0, 2, 3)), _ref_gap(x, dy)[1]
 
 
-def _compose_gap(layer_class):
-    def fn(x, dy):
-        layer = layer_class()
-        y = layer.forward(x)
-        return y, layer.backward(dy)
-    return fn
+def _compose_gap(*fns):
+    """One function of the case arguments from a Layer class or from (gap_forward, gap_backward).
+    A wrong call is reported when the case runs (the composition itself never raises)."""
+    if len(fns) == 1 and isinstance(fns[0], type):
+        layer_class = fns[0]
+
+        def from_class(x, dy):
+            layer = layer_class()
+            y = layer.forward(x)
+            return y, layer.backward(dy)
+        return from_class
+    if len(fns) != 2:
+        def wrong_call(x, dy):
+            raise TypeError(f"pass the two functions, check_global_avg_pool(gap_forward, gap_backward) "
+                            f"(or one Layer class); got {len(fns)} argument(s)")
+        return wrong_call
+    forward, backward = fns
+
+    def from_functions(x, dy):
+        out = forward(x)
+        if not isinstance(out, (tuple, list)) or len(out) != 2:
+            raise TypeError(f"gap_forward must return a pair (g, cache), got {type(out).__name__}"
+                            + (f" of length {len(out)}" if isinstance(out, (tuple, list)) else ""))
+        y, cache = out
+        if np.shape(y) != x.shape[:2]:      # dy would not fit: report g only
+            return y, _ref_gap(x, dy)[1]
+        return y, backward(dy, cache)
+    return from_functions
 
 
 def _gap_case(label, shape, seed):

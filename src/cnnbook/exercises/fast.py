@@ -3,7 +3,7 @@
 * :data:`check_rows_conv` -- ``check_rows_conv(rows_forward, rows_backward)``:
   ``rows_forward(x, w, b, s, p) -> (y, cache)`` and ``rows_backward(dy, cache)
   -> (dx, dw, db)``, a convolution with the im2col matrix in the row layout,
-  one row per output position (n, i, j) and one column per (c, a, b).
+  one row per output position (n, i, j) and one column per (c, u, v).
 * :data:`check_pool_reshape` -- ``check_pool_reshape(pool_reshape_forward,
   pool_reshape_backward)``: ``forward(x, K) -> (y, cache)`` and
   ``backward(dy, cache) -> dx``, max-pooling with K x K windows and stride K
@@ -29,13 +29,13 @@ from ._core import Case, Checker, Mutant
 
 ROWS_WINDOW_ORDER = (
     "the copy order of the column matrix is wrong: the rows and columns of each window are swapped. "
-    "Column (c, a, b) of X~ must hold xpad[n, c, i*s + a, j*s + b] in the order of w.reshape(F, -1), "
-    "i.e. channel, then kernel row a, then kernel column b: transpose the windows (N, C, OH, OW, KH, KW) "
+    "Column (c, u, v) of X~ must hold xpad[n, c, i*s + u, j*s + v] in the order of w.reshape(F, -1), "
+    "i.e. channel, then kernel row u, then kernel column v: transpose the windows (N, C, OH, OW, KH, KW) "
     "to (N, OH, OW, C, KH, KW), not (N, OH, OW, C, KW, KH)."
 )
 ROWS_CHANNEL_ORDER = (
-    "the copy order of the column matrix is wrong: the channel axis was put last, columns (a, b, c). "
-    "w.reshape(F, -1) is ordered channel first, (c, a, b), so the windows must be transposed to "
+    "the copy order of the column matrix is wrong: the channel axis was put last, columns (u, v, c). "
+    "w.reshape(F, -1) is ordered channel first, (c, u, v), so the windows must be transposed to "
     "(N, OH, OW, C, KH, KW) before the reshape."
 )
 ROWS_NO_STRIDE = (
@@ -65,8 +65,15 @@ ROWS_DB_AXIS = (
     "db = D~.sum(axis=0), one number per filter (shape (F,))."
 )
 ROWS_OVERWRITE = (
-    "'=' instead of '+=' when the rows of dX~ go back to the image (col2im): windows overlap "
-    "(stride < kernel), so a pixel collects a contribution from every window it belongs to."
+    "'=' instead of '+=' when the rows of dX~ go back to the image (col2im, a loop over the output "
+    "positions): windows overlap (stride < kernel), so a pixel collects a contribution from every "
+    "window it belongs to."
+)
+ROWS_OVERWRITE_OFFSETS = (
+    "'=' instead of '+=' in col2im's loop over the kernel offsets (u, v): when windows overlap "
+    "(stride < kernel), one pixel is reached by several offsets, one for each window that contains "
+    "it, and each '=' overwrites what the earlier offsets put there, so only the last offset's "
+    "contribution survives. Accumulate: dxp[:, :, u:u + s*OH:s, v:v + s*OW:s] += (the block of offset (u, v))."
 )
 ROWS_NOT_CROPPED = (
     "the padding was not cropped from dx: col2im gives the gradient of the padded input; "
@@ -112,8 +119,13 @@ def _ref_rows(x, w, b, s, p, dy):
 
 
 def _rows_variant(x, w, b, s, p, dy, *, order="cab", stride=True, pad=True, y_transpose=True,
-                  dy_transpose=True, dw_product="DtX", db_axis=0, accumulate=True, crop=True):
-    """The row-layout convolution, forward and backward, with one optional mistake."""
+                  dy_transpose=True, dw_product="DtX", db_axis=0, accumulate=True, assign_offsets=False,
+                  crop=True):
+    """The row-layout convolution, forward and backward, with one optional mistake.
+
+    accumulate=False: col2im over the output positions with '=' (a block per window);
+    assign_offsets=True: col2im over the kernel offsets with '=' (a strided slice per offset,
+    the loop of the chapter's col2im)."""
     F, C, KH, KW = w.shape
     N, _, H, W = x.shape
     ss, pp = (s if stride else 1), (p if pad else 0)
@@ -134,6 +146,12 @@ def _rows_variant(x, w, b, s, p, dy, *, order="cab", stride=True, pad=True, y_tr
     dwin = dXt.reshape(N, OH, OW, *[(N, C, OH, OW, KH, KW)[k] for k in perm[3:]])
     dwin = dwin.transpose(np.argsort(perm))            # back to (N, C, OH, OW, KH, KW)
     dxp = np.zeros(xp.shape)
+    if assign_offsets:
+        for u in range(KH):
+            for v in range(KW):
+                dxp[:, :, u:u + ss * OH:ss, v:v + ss * OW:ss] = dwin[:, :, :, :, u, v]
+        dx = dxp[:, :, pp:pp + H, pp:pp + W] if crop else dxp
+        return y, dx, dw, db
     for i in range(OH):
         for j in range(OW):
             block = (slice(None), slice(None), slice(i * ss, i * ss + KH), slice(j * ss, j * ss + KW))
@@ -202,6 +220,7 @@ check_rows_conv = Checker(
         Mutant("dw_product", ROWS_DW_PRODUCT, _rv(dw_product="XtD"), ("dw",)),
         Mutant("db_axis", ROWS_DB_AXIS, _rv(db_axis=1), ("db",)),
         Mutant("overwrite", ROWS_OVERWRITE, _rv(accumulate=False), ("dx",)),
+        Mutant("overwrite_offsets", ROWS_OVERWRITE_OFFSETS, _rv(assign_offsets=True), ("dx",)),
         Mutant("not_cropped", ROWS_NOT_CROPPED, _rv(crop=False), ("dx",)),
     ],
 )

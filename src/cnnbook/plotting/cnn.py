@@ -4,7 +4,7 @@
 * :func:`plot_confusion_matrix` -- counts of (true class, predicted class).
 * :func:`plot_kernels` -- the learned kernels of a convolution layer as small images.
 * :func:`plot_feature_maps` -- one input digit, the maps a layer makes of it,
-  and (optionally) the network's class probabilities.
+  and (optionally) the network's class probabilities, predicted and true class marked.
 
 Kernels and feature maps use a diverging colour map centred on 0 (red
 positive, blue negative) with one colour scale per figure, so that two
@@ -16,10 +16,14 @@ from __future__ import annotations
 from typing import Mapping, Sequence
 
 import numpy as np
+from matplotlib.colors import to_rgba
 from matplotlib.figure import Figure
 
 DIVERGING = "RdBu_r"
 GAP = "#9a9a9a"  # colour of the gaps between tiled feature maps
+PROB_BAR = "#bbbbbb"  # a class probability
+PREDICTED = "#d62728"  # the predicted class (the largest probability)
+TRUE_CLASS = "#1a7f37"  # the true class
 
 
 def _grid(count: int, cols: int) -> tuple[int, int]:
@@ -137,6 +141,17 @@ def plot_kernels(w, *, channel: int = 0, cols: int = 8, title: str | None = None
     return fig
 
 
+def percent(p: float) -> str:
+    """A probability as a short percentage that never rounds a small one to "0%":
+    0.9812 -> "98%", 0.0123 -> "1.2%", 0.00023 -> "0.023%", 1e-7 -> "< 0.01%"."""
+    pct = 100 * float(p)
+    if pct >= 9.95:
+        return f"{pct:.0f}%"
+    if pct >= 0.01:
+        return f"{pct:.2g}%"
+    return "< 0.01%"
+
+
 def tile_maps(maps, *, cols: int = 8) -> np.ndarray:
     """Maps (F, OH, OW) tiled row by row into one (rows*(OH+1) - 1, cols*(OW+1) - 1) array.
 
@@ -161,8 +176,11 @@ def plot_feature_maps(image, maps, *, probs=None, label: int | None = None, cols
 
     image: (H, W) grey levels; maps: (F, OH, OW), tiled row by row with
     ``cols`` maps per row (:func:`tile_maps`) on one colour scale symmetric
-    about 0; probs: (K,) class probabilities, drawn as bars (the largest in
-    red, the true ``label`` outlined) -- omitted when None.
+    about 0; probs: (K,) class probabilities, drawn as bars, the largest in
+    red -- omitted when None.  The true class ``label`` is marked whatever its
+    probability (a bar of width ~0 cannot show an outline): its whole row is
+    shaded light green and framed, its tick label is bold green, and "true" with its
+    probability is written next to its bar.
     """
     image = np.asarray(image, dtype=float)
     if image.ndim != 2:
@@ -182,13 +200,21 @@ def plot_feature_maps(image, maps, *, probs=None, label: int | None = None, cols
         if probs.ndim != 1:
             raise ValueError(f"probs must be a 1-D array (K,), got shape {probs.shape}")
         ax_p = axes[1]
-        colours = ["#bbbbbb"] * probs.size
-        colours[int(np.argmax(probs))] = "#d62728"
-        bars = ax_p.barh(np.arange(probs.size), probs, color=colours)
-        if label is not None and 0 <= label < probs.size:
-            bars[label].set_edgecolor("black")
-            bars[label].set_linewidth(1.5)
+        colours = [PROB_BAR] * probs.size
+        colours[int(np.argmax(probs))] = PREDICTED
+        ax_p.barh(np.arange(probs.size), probs, color=colours, zorder=2)
         ax_p.set_yticks(np.arange(probs.size))
+        if label is not None and 0 <= label < probs.size:
+            # the true class: a band across the whole row, a bold green tick label and a note
+            ax_p.axhspan(label - 0.5, label + 0.5, facecolor=to_rgba(TRUE_CLASS, 0.12), edgecolor=TRUE_CLASS,
+                         lw=1.2, zorder=1, label="true class")
+            tick = ax_p.get_yticklabels()[label]
+            tick.set_color(TRUE_CLASS)
+            tick.set_fontweight("bold")
+            inside = probs[label] >= 0.35          # a long bar: write on it, in white
+            ax_p.text(0.03 if inside else probs[label] + 0.03, label, f"true {percent(probs[label])}",
+                      va="center", fontsize=7, color="white" if inside else TRUE_CLASS,
+                      fontweight="bold", zorder=3)
         ax_p.invert_yaxis()
         ax_p.set_xlim(0, 1)
         ax_p.set_xticks([0, 0.5, 1])

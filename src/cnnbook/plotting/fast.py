@@ -7,8 +7,8 @@
 * :func:`plot_timings` -- horizontal bars of run times on a log axis.
 
 The im2col matrix here is the one of :func:`cnnbook.conv.im2col` for one
-sample: rows (c, a, b) = kernel entries, columns (i, j) = output positions,
-cols[(c*KH + a)*KW + b, i*OW + j] = xp[c, i*s + a, j*s + b].
+sample: rows (c, u, v) = kernel entries (u, v the kernel offsets), columns (i, j) = output
+positions, cols[(c*KH + u)*KW + v, i*OW + j] = xp[c, i*s + u, j*s + v].
 """
 
 from __future__ import annotations
@@ -53,11 +53,11 @@ def im2col_labels(channels, height, width, kernel, *, stride=1, pad=0):
                 xp[c, p + ph, q + pw] = _pixel_name(c, p, q, channels)
     cols = np.empty((channels * kh * kw, oh * ow), dtype=object)
     for c in range(channels):
-        for a in range(kh):
-            for b in range(kw):
+        for u in range(kh):
+            for v in range(kw):
                 for i in range(oh):
                     for j in range(ow):
-                        cols[(c * kh + a) * kw + b, i * ow + j] = xp[c, i * sh + a, j * sw + b]
+                        cols[(c * kh + u) * kw + v, i * ow + j] = xp[c, i * sh + u, j * sw + v]
     return xp, cols
 
 
@@ -94,9 +94,9 @@ def im2col_layout_html(channels, height, width, kernel, *, stride=1, pad=0, posi
             for q in range(xp.shape[2]):
                 if xp[c, p, q] == PAD_TEXT:
                     colours[(p, q)] = HIGHLIGHT_2
-        for a in range(kh):
-            for b in range(kw):
-                colours[(i * sh + a, j * sw + b)] = HIGHLIGHT
+        for u in range(kh):
+            for v in range(kw):
+                colours[(i * sh + u, j * sw + v)] = HIGHLIGHT
         tables.append(matrix_html(xp[c], highlight=colours,
                                   caption=f"input channel {c}, padded by {ph}" if channels > 1
                                   else f"padded input ({height}&times;{width}, pad {ph})"))
@@ -106,7 +106,7 @@ def im2col_layout_html(channels, height, width, kernel, *, stride=1, pad=0, posi
     colours.update({(r, col): HIGHLIGHT for r in range(cols.shape[0])})
     tables.append(matrix_html(
         cols, highlight=colours,
-        caption=f"im2col matrix: C&middot;KH&middot;KW = {cols.shape[0]} rows (c, a, b) &times; "
+        caption=f"im2col matrix: C&middot;KH&middot;KW = {cols.shape[0]} rows (c, u, v) &times; "
                 f"OH&middot;OW = {cols.shape[1]} columns (i, j); column {col} = output ({i}, {j})"))
     x_count, c_count = channels * height * width, cols.size
     memo = (
