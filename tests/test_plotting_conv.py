@@ -42,7 +42,7 @@ def _coloured(table: str, colour: str) -> set[tuple[int, int]]:
     data=st.data(),
 )
 def test_fanout_links_are_the_nonzero_entries_of_the_jacobian(h, w, kh, kw, sh, sw, ph, pw, data):
-    """A link (i, j) <- (p, q) with entry (a, b) exists iff dy_ij/dx_pq = w_ab."""
+    """A link (i, j) <- (p, q) with entry (u, v) exists iff dy_ij/dx_pq = w_uv."""
     if kh > h + 2 * ph or kw > w + 2 * pw:
         return
     p = data.draw(st.integers(0, h - 1))
@@ -94,13 +94,13 @@ def test_fanout_html_highlights_the_links():
     assert _coloured(t_in, HIGHLIGHT) == {(3, 3)}  # padded coordinates
     links = pc.fanout(5, 5, 3, 3, stride=2, pad=1, pixel=(2, 2))
     assert _coloured(t_out, HIGHLIGHT) == {ij for ij, _ in links}
-    assert _coloured(t_k, HIGHLIGHT) == {ab for _, ab in links}
+    assert _coloured(t_k, HIGHLIGHT) == {uv for _, uv in links}
     out_cells = _cells(t_out)
-    for (i, j), (a, b) in links:
-        assert out_cells[i][j][1] == pc.sub("w", a, b)
+    for (i, j), (u, v) in links:
+        assert out_cells[i][j][1] == pc.sub("w", u, v)
     # the dilated delta: contributing entries in HIGHLIGHT, the rest of the window in HIGHLIGHT_2
     window = _coloured(t_d, HIGHLIGHT) | _coloured(t_d, HIGHLIGHT_2)
-    assert window == {(3 + a, 3 + b) for a in range(3) for b in range(3)}
+    assert window == {(3 + u, 3 + v) for u in range(3) for v in range(3)}
     assert _coloured(t_d, HIGHLIGHT) == {(2 + 2 * i, 2 + 2 * j) for (i, j), _ in links}
     assert "∂E/∂x₂₂ = " in view and view.count("·w") == len(links)
 
@@ -150,13 +150,36 @@ def test_full_conv_step_html():
     assert [c[1] for c in _cells(t_r)[0]] == ["4", "3"]
     cells = _cells(t_x)
     assert cells[1][1][1] == "4" and f"background:{HIGHLIGHT}" in cells[1][1][0]
-    assert cells[1][2][1] == "" and cells[0][3][1] != ""  # not yet / already computed
+    assert cells[1][2][1] == pc.NOT_YET and cells[0][3][1] != pc.NOT_YET  # not yet / already computed
     assert _coloured(t_x, pc.UNREACHED) == {(4, j) for j in range(5)} | {(i, 4) for i in range(4)}
     assert "step 6/16" in view and "= 4</p>" in view
     with pytest.raises(ValueError, match="step"):
         pc.full_conv_step_html(delta, kern, stride=2, input_shape=(5, 5), step=16)
     with pytest.raises(ValueError, match="delta must have shape"):
         pc.full_conv_step_html(delta, kern, stride=1, input_shape=(5, 5), step=0)
+
+
+@pytest.mark.parametrize("stride, input_shape, delta_shape", [(1, (4, 4), (3, 3)), (2, (4, 4), (2, 2)),
+                                                         (2, (5, 5), (2, 2))])
+def test_dx_so_far_keeps_every_row_as_tall_as_a_row_of_numbers(stride, input_shape, delta_shape):
+    """The cases of the chapter's explorer, every step: no cell of the "∂E/∂x so far" table is empty
+    (an empty cell has no line box, and a row of them collapses to a thin line). Not computed yet
+    means blank (a no-break space), and every entry shown is the step's value or 0 (unreached)."""
+    delta, kern = np.arange(1.0, 1.0 + np.prod(delta_shape)).reshape(delta_shape), np.array([[1.0, 2.0], [3.0, 4.0]])
+    _, _, steps = pc.full_conv_steps(delta, kern, stride=stride)
+    for step in range(len(steps)):
+        t_x = _tables(pc.full_conv_step_html(delta, kern, stride=stride, input_shape=input_shape, step=step))[2]
+        texts = [[text for _, text in row] for row in _cells(t_x)]
+        assert len(texts) == input_shape[0] and all(len(row) == input_shape[1] for row in texts)
+        assert all(text != "" for row in texts for text in row)
+        done = {(s.row, s.col): s.value for s in steps[:step + 1]}
+        for p, row in enumerate(texts):
+            for q, text in enumerate(row):
+                if (p, q) in done:
+                    assert text == f"{done[(p, q)]:g}"
+                else:
+                    assert text in (pc.NOT_YET, "0")   # not computed yet, or no window reaches it
+    assert pc.NOT_YET == "\u00a0"
 
 
 def test_sub():

@@ -25,15 +25,16 @@ checker lists its mutants in ``checker.mutants`` (``key``, ``diagnosis``).
 
 from ._core import NOT_ATTEMPTED, Case, Checker, ExerciseError, Mutant, PropertyChecker, Report, not_attempted
 from .activations import check_leaky_relu, check_sigmoid_backward, check_tanh_grad_via_sigmoid
-from .chain_rule import check_five_point, check_tanh_neuron
+from .chain_rule import check_five_point, check_node_ops, check_tanh_neuron
 from .cnn import check_global_avg_pool, check_locate_bug
 from .conv import (check_conv2d_backward, check_conv_input_grad, check_conv_kernel_grad,
-                   check_conv_kernel_grad_2d)
+                   check_conv_kernel_grad_2d, check_dw_typos)
 from .fast import check_pool_reshape, check_rows_conv
 from .fc import check_column_fc_backward, check_fc_backward, check_largest_stable_lr, check_mlp2_backward
-from .losses import check_bce_with_logit, check_label_smoothing, check_mse_grad_flat_targets, check_mse_sum
+from .losses import (check_bce_with_logit, check_label_smoothing, check_mse_grad_flat_targets, check_mse_sum,
+                     check_softmax_mse_grad)
 from .pooling import check_avgpool_backward, check_maxpool_backward, check_window_sums
-from .softmax import check_log_softmax_jacobian, check_softmax_backward, check_softmax_mse_grad
+from .softmax import check_log_softmax_jacobian, check_softmax_backward
 
 CHECKERS = {
     name: obj for name, obj in globals().items()

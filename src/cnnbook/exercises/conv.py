@@ -7,6 +7,11 @@
 * :data:`check_conv_kernel_grad` -- ``fn(x, delta, kernel_shape, stride, pad) -> dw``
   for a batch, x (N, C, H, W), delta (N, F, OH, OW), dw (F, C, KH, KW).
 * :data:`check_conv_kernel_grad_2d` -- the same for one channel, x (H, W).
+* :data:`check_dw_typos` -- ``fn(expansion, x_shape, kernel_shape, stride) -> (wrong, missing)``:
+  the wrong and the missing terms of a hand-written expansion of dE/dw (one channel, no padding),
+  each a set of ``((u, v), ((i, j), (p, q)))``, the kernel entry and the term delta[i, j] * x[p, q].
+  First case: the Tencent Cloud article's expansions (:data:`TENCENT_DW`). The right terms are found
+  by computation with ``conv2d_backward`` (:func:`expansion_terms`).
 
 The cases use non-symmetric kernels (so a flip shows), batch 2 (so a missing
 sum over the batch shows), overlapping windows (so ``=`` instead of ``+=``
@@ -16,16 +21,18 @@ reaches, the dilation and the cropping all show).
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 
 from .. import conv
-from ._core import Case, Checker, Mutant
+from ._core import Case, Checker, Mutant, PropertyChecker
 
 # --------------------------------------------------------------------------- diagnoses
 
 FLIPPED_DW = (
     "the kernel gradient is flipped (rotated by 180 degrees). For a cross-correlation layer "
-    "dE/dw[a, b] = sum_ij delta[i, j] * xpad[i*s + a, j*s + b]: every index enters with a plus sign, "
+    "dE/dw[u, v] = sum_ij delta[i, j] * xpad[i*s + u, j*s + v]: every index enters with a plus sign, "
     "so there is nothing to flip; the rotation belongs to the input gradient only."
 )
 FLIPPED_DX = (
@@ -36,8 +43,8 @@ FLIPPED_DX = (
 )
 NO_DILATION = (
     "delta was not dilated for stride > 1: output (i, j) belongs to input position (i*s, j*s), so "
-    "s - 1 zeros must go between the entries of delta (equivalently: index the input with i*s + a, "
-    "not i + a)."
+    "s - 1 zeros must go between the entries of delta (equivalently: index the input with i*s + u, "
+    "not i + u)."
 )
 NOT_CROPPED = (
     "the padding was not cropped from dx: you returned the gradient of the padded input "
@@ -327,4 +334,206 @@ check_conv_kernel_grad_2d = Checker(
         Mutant("dw_flipped", FLIPPED_DW, _kg2_variant(flip=True)),
         Mutant("dw_no_dilation", NO_DILATION, _kg2_variant(dilate=False)),
     ],
+)
+
+
+# --------------------------------------------------------------------------- the article's typos in dE/dw
+#
+# An expansion of dE/dw written out by hand: {(u, v): [term, ...]}, where a term ((i, j), (p, q))
+# stands for delta[i, j] * x[p, q] (indices from 0, no padding).  The right terms of dE/dw[u, v] are
+# found by computation: dE/dw is bilinear in (delta, x), so the coefficient of delta[i, j] * x[p, q]
+# in dE/dw[u, v] is what cnnbook's conv2d_backward returns for the unit arrays delta = e_ij, x = e_pq.
+
+TENCENT_DW = {
+    (0, 0): [((0, 0), (0, 0)), ((0, 1), (0, 1)), ((1, 0), (1, 0)), ((1, 1), (1, 1))],
+    (0, 1): [((0, 0), (0, 1)), ((0, 1), (0, 2)), ((1, 0), (1, 1)), ((1, 1), (0, 1))],
+    (1, 0): [((0, 0), (1, 0)), ((0, 1), (1, 1)), ((1, 0), (2, 0)), ((1, 1), (2, 1))],
+    (1, 1): [((0, 0), (1, 1)), ((0, 1), (1, 2)), ((2, 1), (1, 0)), ((2, 2), (1, 1))],
+}
+"""The kernel gradient of the Tencent Cloud article's example (3x3 input, 2x2 kernel, stride 1) as the
+article writes it out by hand, moved to 0-based indices: {(u, v): [((i, j), (p, q)), ...]} for
+dE/dw[u, v] = sum of delta[i, j] * x[p, q].  Three of its sixteen terms are wrong."""
+
+_SUBSCRIPT = str.maketrans("0123456789", "₀₁₂₃₄₅₆₇₈₉")
+
+
+def _sub(name: str, ij) -> str:
+    return name + "".join(str(int(k)) for k in ij).translate(_SUBSCRIPT)
+
+
+def _term_text(uv, term) -> str:
+    (ij, pq) = term
+    return f"{_sub('δ', ij)}·{_sub('x', pq)} in {_sub('∇w', uv)}"
+
+
+def expansion_terms(x_shape, kernel_shape, stride):
+    """The right expansion of dE/dw for one channel and no padding, found by computation.
+
+    Returns {(u, v): set of ((i, j), (p, q))}: the terms delta[i, j] * x[p, q] of dE/dw[u, v], read
+    off cnnbook's conv2d_backward applied to unit arrays (dE/dw is bilinear in delta and x).
+    """
+    x_shape, kernel_shape = tuple(int(k) for k in x_shape), tuple(int(k) for k in kernel_shape)
+    w0, b0 = np.zeros((1, 1, *kernel_shape)), np.zeros(1)
+    terms = {uv: set() for uv in np.ndindex(*kernel_shape)}
+    for pq in np.ndindex(*x_shape):
+        x = np.zeros((1, 1, *x_shape))
+        x[(0, 0, *pq)] = 1.0
+        y, cache = conv.conv2d_forward(x, w0, b0, stride=stride)
+        for ij in np.ndindex(*y.shape[2:]):
+            delta = np.zeros(y.shape)
+            delta[(0, 0, *ij)] = 1.0
+            dw = conv.conv2d_backward(delta, cache)[1][0, 0]
+            for uv in zip(*np.nonzero(dw)):
+                terms[tuple(int(k) for k in uv)].add((ij, pq))
+    return terms
+
+
+def evaluate_expansion(terms, x, delta) -> float | None:
+    """sum of delta[i, j] * x[p, q] over the terms; None if an index lies outside delta or x."""
+    total = 0.0
+    for (i, j), (p, q) in terms:
+        if not (0 <= i < delta.shape[0] and 0 <= j < delta.shape[1] and 0 <= p < x.shape[0] and 0 <= q < x.shape[1]):
+            return None
+        total += delta[i, j] * x[p, q]
+    return total
+
+
+def _rule_terms(x_shape, kernel_shape, stride, rule):
+    """The expansion a hand rule gives: rule(i, j, u, v, s, K) -> (p, q)."""
+    (kh, kw), s = kernel_shape, stride
+    oh = conv.output_size(x_shape[0], kh, stride=s)
+    ow = conv.output_size(x_shape[1], kw, stride=s)
+    terms = {uv: set() for uv in np.ndindex(kh, kw)}
+    for uv in terms:
+        for ij in np.ndindex(oh, ow):
+            p, q = rule(*ij, *uv, s, (kh, kw))
+            if 0 <= p < x_shape[0] and 0 <= q < x_shape[1]:
+                terms[uv].add((ij, (p, q)))
+    return terms
+
+
+def _typos_of(expansion, right):
+    """(wrong, missing) of an expansion against the right terms: sets of ((u, v), term)."""
+    wrong = {(uv, t) for uv, ts in expansion.items() for t in ts if t not in right.get(uv, set())}
+    missing = {(uv, t) for uv, ts in right.items() for t in ts if t not in set(expansion.get(uv, ()))}
+    return wrong, missing
+
+
+def _as_term_set(value, what):
+    try:
+        out = set()
+        for uv, (ij, pq) in value:
+            uv, ij, pq = (tuple(int(k) for k in idx) for idx in (uv, ij, pq))
+            if not len(uv) == len(ij) == len(pq) == 2:
+                raise ValueError
+            out.add((uv, (ij, pq)))
+        return out
+    except (TypeError, ValueError):
+        raise AssertionError(
+            f"[bad_return]: {what} must be a set (or list) of ((u, v), ((i, j), (p, q))): the kernel entry "
+            f"and the term delta[i, j] * x[p, q]; got {value!r:.200}") from None
+
+
+_TYPO_CASES = {}
+
+
+def _planted_expansion():
+    """The right stride-2 expansion (5x5 input, 3x3 kernel) with four planted typos."""
+    right = expansion_terms((5, 5), (3, 3), 2)
+    expansion = {uv: sorted(ts) for uv, ts in right.items()}
+
+    def replace(uv, old, new):
+        expansion[uv] = sorted([t for t in expansion[uv] if t != old] + ([new] if new else []))
+
+    replace((0, 0), ((1, 1), (2, 2)), ((1, 1), (1, 1)))   # the stride forgotten: x at (i + u, j + v)
+    replace((1, 2), ((0, 1), (1, 4)), ((0, 1), (1, 2)))   # the kernel entry flipped: x at (i*s + 2 - u, ...)
+    replace((2, 1), ((1, 0), (4, 1)), ((0, 1), (4, 1)))   # delta's indices swapped
+    replace((2, 2), ((1, 1), (4, 4)), None)               # a term left out
+    return expansion
+
+
+def _typo_case(label, expansion, x_shape, kernel_shape, stride, example):
+    _TYPO_CASES[label] = (expansion, x_shape, kernel_shape, stride, example)
+    return label
+
+
+_ARTICLE = _typo_case("the article's ∇w (3×3 input, 2×2 kernel, stride 1)", TENCENT_DW, (3, 3), (2, 2), 1,
+                      ("the chapter's example x = 0…8, δ = y = [[19, 25], [37, 43]]",
+                       np.arange(9.0).reshape(3, 3), np.array([[19.0, 25.0], [37.0, 43.0]])))
+_CORRECT = _typo_case("a right expansion (5×5 input, 3×3 kernel, stride 2)",
+                      {uv: sorted(ts) for uv, ts in expansion_terms((5, 5), (3, 3), 2).items()}, (5, 5), (3, 3), 2,
+                      ("x = 0…24, δ = [[1, 2], [3, 4]]", np.arange(25.0).reshape(5, 5), np.array([[1.0, 2.0], [3.0, 4.0]])))
+_PLANTED = _typo_case("planted typos (5×5 input, 3×3 kernel, stride 2)", _planted_expansion(), (5, 5), (3, 3), 2,
+                      ("x = 0…24, δ = [[1, 2], [3, 4]]", np.arange(25.0).reshape(5, 5), np.array([[1.0, 2.0], [3.0, 4.0]])))
+
+_TYPO_RULES = {
+    "typo_no_stride": (
+        lambda i, j, u, v, s, k: (i + u, j + v),
+        "you matched δ_ij with x at (i + u, j + v), the rule for stride 1. With stride s the window of "
+        "output (i, j) starts at (i·s, j·s), so δ_ij multiplies x at (i·s + u, j·s + v)."),
+    "typo_flipped": (
+        lambda i, j, u, v, s, k: (i * s + k[0] - 1 - u, j * s + k[1] - 1 - v),
+        "you matched δ_ij with x at (i·s + K−1−u, j·s + K−1−v), a flipped kernel. Nothing is flipped in ∇w "
+        "of a cross-correlation layer: every index enters with a plus sign, x at (i·s + u, j·s + v)."),
+}
+
+
+def _diagnose_typos(fn, label):
+    expansion, x_shape, kernel_shape, stride, (example, x_ex, d_ex) = _TYPO_CASES[label]
+    answer = fn(copy.deepcopy(expansion), x_shape, kernel_shape, stride)
+    if not (isinstance(answer, (tuple, list)) and len(answer) == 2):
+        raise AssertionError(f"[bad_return]: return a pair (wrong, missing) of sets, got {answer!r:.200}")
+    wrong, missing = (_as_term_set(a, name) for a, name in zip(answer, ("wrong", "missing")))
+    right = expansion_terms(x_shape, kernel_shape, stride)
+    true_wrong, true_missing = _typos_of(expansion, right)
+    if (wrong, missing) == (true_wrong, true_missing):
+        return
+    if (wrong, missing) == (true_missing, true_wrong) and wrong != missing:
+        raise AssertionError("[typo_swapped]: your two sets are swapped: return (wrong, missing), the terms "
+                             "that are there and should not be first, the terms that should be there and are not second.")
+    for key, (rule, text) in _TYPO_RULES.items():
+        if (wrong, missing) == _typos_of(expansion, _rule_terms(x_shape, kernel_shape, stride, rule)):
+            raise AssertionError(f"[{key}]: {text}")
+    if wrong == true_wrong and not missing and true_missing:
+        uv, t = min(true_missing)
+        raise AssertionError(f"[missing_not_listed]: your wrong terms are right, but the missing set is empty; "
+                             f"{_term_text(uv, t)} (for example) belongs to the sum and is not there.")
+
+    def evidence(uv, term):
+        (ij, pq) = term
+        for name, idx, shape in (("δ", ij, d_ex.shape), ("x", pq, x_ex.shape)):
+            if not all(0 <= k < n for k, n in zip(idx, shape)):
+                return f" {_sub(name, idx)} does not exist: {name} is {shape[0]}×{shape[1]}, indices from 0."
+        printed = evaluate_expansion(expansion[uv], x_ex, d_ex)
+        fixed = evaluate_expansion(sorted(right[uv]), x_ex, d_ex)
+        if printed is None:
+            return ""
+        return (f" By computation, on {example}: {_sub('∇w', uv)} as written = {printed:g}, "
+                f"conv2d_backward gives {fixed:g}.")
+
+    rule = f"δ_ij multiplies x at (i·{stride} + u, j·{stride} + v)" if stride != 1 else \
+        "δ_ij multiplies x at (i + u, j + v)"
+    for uv, t in sorted(true_wrong - wrong):
+        raise AssertionError(f"[missed_typo]: {_term_text(uv, t)} is wrong and your answer does not list it "
+                             f"({rule}).{evidence(uv, t)}")
+    for uv, t in sorted(wrong - true_wrong):
+        why = "it is not even in the sum" if t not in set(expansion.get(uv, ())) else "it is right"
+        raise AssertionError(f"[false_alarm]: you list {_term_text(uv, t)} as wrong, but {why} ({rule}).")
+    for uv, t in sorted(true_missing - missing):
+        raise AssertionError(f"[missed_missing]: {_term_text(uv, t)} belongs to the sum and is not there, "
+                             f"but your missing set does not list it ({rule}).{evidence(uv, t)}")
+    for uv, t in sorted(missing - true_missing):
+        why = "it is already in the sum" if t in set(expansion.get(uv, ())) else "it does not belong to the sum"
+        raise AssertionError(f"[false_missing]: you list {_term_text(uv, t)} as missing, but {why} ({rule}).")
+
+
+def _typo_check(label):
+    def check(fn):
+        _diagnose_typos(fn, label)
+    return check
+
+
+check_dw_typos = PropertyChecker(
+    title="the typos in the article's ∇w",
+    checks=[(label, _typo_check(label)) for label in (_ARTICLE, _CORRECT, _PLANTED)],
 )

@@ -7,11 +7,12 @@ explorers of :mod:`cnnbook.widgets` can render every view up front.
 Index conventions (0-based, as in :mod:`cnnbook.conv`), one channel:
 
 .. math::
-    y_{ij} = b + \sum_{a,b} w_{ab}\, xp_{i s_h + a,\, j s_w + b}
+    y_{ij} = b + \sum_{u,v} w_{uv}\, xp_{i s_h + u,\, j s_w + v}
 
-so the padded input pixel :math:`xp_{PQ}` feeds output :math:`y_{ij}` through
-the kernel entry :math:`w_{ab}` exactly when :math:`P = i s_h + a` and
-:math:`Q = j s_w + b` ("the links" of the pixel).
+(b the bias, (u, v) the kernel offsets), so the padded input pixel
+:math:`xp_{PQ}` feeds output :math:`y_{ij}` through the kernel entry
+:math:`w_{uv}` exactly when :math:`P = i s_h + u` and :math:`Q = j s_w + v`
+("the links" of the pixel).
 """
 
 from __future__ import annotations
@@ -26,6 +27,11 @@ from . import HIGHLIGHT, HIGHLIGHT_2, matrix_html, side_by_side
 
 UNREACHED = "#e4e4e4"
 """Background of input rows/columns that no window reaches."""
+
+NOT_YET = "\u00a0"
+"""Text of an entry of the "∂E/∂x so far" table that is not computed yet: a no-break space. An empty
+table cell has no line box, so a row of them would collapse to a thin line; this one is blank and as
+tall as a row of numbers."""
 
 _SUB = str.maketrans("0123456789", "₀₁₂₃₄₅₆₇₈₉")
 
@@ -64,8 +70,8 @@ def fanout(h, w, kh, kw, *, stride, pad, pixel):
 
     h, w: input size; kh, kw: kernel size; stride, pad: int or (h, w) pair;
     pixel: (p, q) in *unpadded* input coordinates, 0 <= p < h, 0 <= q < w.
-    Returns a list of ((i, j), (a, b)) in row-major order of (i, j) with
-    i*sh + a = p + ph and j*sw + b = q + pw, 0 <= a < kh, 0 <= b < kw.
+    Returns a list of ((i, j), (u, v)) in row-major order of (i, j) with
+    i*sh + u = p + ph and j*sw + v = q + pw, 0 <= u < kh, 0 <= v < kw.
     An empty list means no window reaches the pixel.
     """
     (sh, sw), (ph, pw), (oh, ow) = _geometry(h, w, kh, kw, stride, pad)
@@ -76,9 +82,9 @@ def fanout(h, w, kh, kw, *, stride, pad, pixel):
     links = []
     for i in range(oh):
         for j in range(ow):
-            a, b = P - i * sh, Q - j * sw
-            if 0 <= a < kh and 0 <= b < kw:
-                links.append(((i, j), (a, b)))
+            u, v = P - i * sh, Q - j * sw
+            if 0 <= u < kh and 0 <= v < kw:
+                links.append(((i, j), (u, v)))
     return links
 
 
@@ -132,16 +138,16 @@ def fanout_html(h, w, kh, kw, *, stride, pad, pixel) -> str:
 
     # 2. outputs fed by the pixel
     y = np.full((oh, ow), "·", dtype=object)
-    for (i, j), (a, b) in links:
-        y[i, j] = sub("w", a, b)
+    for (i, j), (u, v) in links:
+        y[i, j] = sub("w", u, v)
     t_out = matrix_html(
         y, highlight={ij: HIGHLIGHT for ij, _ in links},
         caption=f"output y ({oh}×{ow}): fed by {sub('x', p, q)}, through kernel entry",
     )
 
     # 3. kernel entries used
-    k = np.array([[sub("w", a, b) for b in range(kw)] for a in range(kh)], dtype=object)
-    t_k = matrix_html(k, highlight={ab: HIGHLIGHT for _, ab in links}, caption="kernel w: entries used")
+    k = np.array([[sub("w", u, v) for v in range(kw)] for u in range(kh)], dtype=object)
+    t_k = matrix_html(k, highlight={uv: HIGHLIGHT for _, uv in links}, caption="kernel w: entries used")
 
     # 4. padded dilated delta and the rotated kernel's window
     dh, dw_ = (oh - 1) * sh + 1, (ow - 1) * sw + 1
@@ -152,9 +158,9 @@ def fanout_html(h, w, kh, kw, *, stride, pad, pixel) -> str:
     dcol = {}
     window_fits = P + kh <= D.shape[0] and Q + kw <= D.shape[1]
     if window_fits:
-        for a in range(kh):
-            for b in range(kw):
-                dcol[(P + a, Q + b)] = HIGHLIGHT_2
+        for u in range(kh):
+            for v in range(kw):
+                dcol[(P + u, Q + v)] = HIGHLIGHT_2
     for (i, j), _ in links:
         dcol[(kh - 1 + i * sh, kw - 1 + j * sw)] = HIGHLIGHT
     t_d = matrix_html(
@@ -163,7 +169,7 @@ def fanout_html(h, w, kh, kw, *, stride, pad, pixel) -> str:
     )
 
     if links:
-        terms = " + ".join(f"{sub('δ', i, j)}·{sub('w', a, b)}" for (i, j), (a, b) in links)
+        terms = " + ".join(f"{sub('δ', i, j)}·{sub('w', u, v)}" for (i, j), (u, v) in links)
         formula = f"∂E/∂{sub('x', p, q)} = {terms}"
     else:
         formula = f"∂E/∂{sub('x', p, q)} = 0: no window reaches this pixel, it never influences y"
@@ -216,7 +222,8 @@ def full_conv_step_html(delta, w, *, stride, input_shape, step) -> str:
     step: 0 <= step < number of kernel positions (see :func:`full_conv_steps`).
     Tables: the padded dilated delta with the current window (``HIGHLIGHT_2``,
     its nonzero entries ``HIGHLIGHT``), rot180(w), and dx accumulated up to
-    this step (current entry ``HIGHLIGHT``, entries not computed yet blank,
+    this step (current entry ``HIGHLIGHT``, entries not computed yet blank
+    but as tall as the others (``NOT_YET``),
     rows/columns no window reached shown as 0 on ``UNREACHED``).
     """
     delta = np.asarray(delta, dtype=float)
@@ -231,16 +238,16 @@ def full_conv_step_html(delta, w, *, stride, input_shape, step) -> str:
         raise ValueError(f"step must be in [0, {len(steps)}), got {step}")
     cur = steps[step]
 
-    dcol = {(cur.row + a, cur.col + b): HIGHLIGHT_2 for a in range(kh) for b in range(kw)}
-    for a in range(kh):
-        for b in range(kw):
-            if D[cur.row + a, cur.col + b] != 0:
-                dcol[(cur.row + a, cur.col + b)] = HIGHLIGHT
+    dcol = {(cur.row + u, cur.col + v): HIGHLIGHT_2 for u in range(kh) for v in range(kw)}
+    for u in range(kh):
+        for v in range(kw):
+            if D[cur.row + u, cur.col + v] != 0:
+                dcol[(cur.row + u, cur.col + v)] = HIGHLIGHT
     t_d = matrix_html(D, highlight=dcol, dim_zeros=True,
                       caption=f"δ dilated (stride {sh}) and padded by K−1 = {kh - 1}")
     t_r = matrix_html(r, caption="rot180(w)")
 
-    dx = np.full((h, wd), "", dtype=object)
+    dx = np.full((h, wd), NOT_YET, dtype=object)
     colours = {}
     for s in steps[: step + 1]:
         dx[s.row, s.col] = s.value
@@ -254,7 +261,7 @@ def full_conv_step_html(delta, w, *, stride, input_shape, step) -> str:
     t_x = matrix_html(dx, highlight=colours, caption=f"∂E/∂x ({h}×{wd}) so far")
 
     terms = " + ".join(
-        f"{r[a, b]:g}·{cur.window[a, b]:g}" for a in range(kh) for b in range(kw)
+        f"{r[u, v]:g}·{cur.window[u, v]:g}" for u in range(kh) for v in range(kw)
     )
     text = (
         f'<p style="font-family:monospace;margin:4px 0">step {step + 1}/{len(steps)}: '
