@@ -4,13 +4,13 @@ Forward, for sample n, filter f and output position (i, j), with stride s and
 the input ``xp`` zero-padded by ``pad`` on each side:
 
 .. math::
-    y_{nfij} = b_f + \sum_{c} \sum_{a=0}^{KH-1} \sum_{b=0}^{KW-1}
-               w_{fcab}\, xp_{nc,\, i s_h + a,\, j s_w + b}
+    y_{nfij} = b_f + \sum_{c} \sum_{u=0}^{KH-1} \sum_{v=0}^{KW-1}
+               w_{fcuv}\, xp_{nc,\, i s_h + u,\, j s_w + v}
 
 Backward, with :math:`\delta = \partial E/\partial y`:
 
 .. math::
-    \frac{\partial E}{\partial w_{fcab}} = \sum_{n,i,j} \delta_{nfij}\, xp_{nc,\, i s_h + a,\, j s_w + b}
+    \frac{\partial E}{\partial w_{fcuv}} = \sum_{n,i,j} \delta_{nfij}\, xp_{nc,\, i s_h + u,\, j s_w + v}
     \qquad
     \frac{\partial E}{\partial b_f} = \sum_{n,i,j} \delta_{nfij}
 
@@ -146,7 +146,7 @@ def im2col(xp: np.ndarray, kernel: tuple[int, int], stride: tuple[int, int]) -> 
     """The im2col matrix of a padded input, one (C*KH*KW, OH*OW) matrix per sample.
 
     xp: (N, C, Hp, Wp) -> cols: (N, C*KH*KW, OH*OW), C-contiguous, with
-    cols[n, (c*KH + a)*KW + b, i*OW + j] = xp[n, c, i*sh + a, j*sw + b].
+    cols[n, (c*KH + u)*KW + v, i*OW + j] = xp[n, c, i*sh + u, j*sw + v].
     The copy is made in this order so that its innermost axis (j) reads
     neighbouring input columns, and so that w.reshape(F, C*KH*KW) @ cols[n]
     is already sample n's output in NCHW order.
@@ -156,7 +156,7 @@ def im2col(xp: np.ndarray, kernel: tuple[int, int], stride: tuple[int, int]) -> 
     oh, ow = (hp - kh) // sh + 1, (wp - kw) // sw + 1
     xp = np.ascontiguousarray(xp)
     s_n, s_c, s_h, s_w = xp.strides
-    # a view (N, C, KH, KW, OH, OW) of the windows: entry [n, c, a, b, i, j] = xp[n, c, i*sh + a, j*sw + b]
+    # a view (N, C, KH, KW, OH, OW) of the windows: entry [n, c, u, v, i, j] = xp[n, c, i*sh + u, j*sw + v]
     win = np.ndarray((n, c, kh, kw, oh, ow), dtype=xp.dtype, buffer=xp,
                      strides=(s_n, s_c, s_h, s_w, sh * s_h, sw * s_w))
     return win.reshape(n, c * kh * kw, oh * ow)  # the reshape makes the copy, in this order
@@ -167,15 +167,15 @@ def col2im(dcols: np.ndarray, xp_shape: tuple, kernel: tuple[int, int], stride: 
     """The adjoint of im2col: add every column entry back to the pixel it was copied from.
 
     dcols: (N, C*KH*KW, OH*OW) -> dxp: (N, C, Hp, Wp), by one strided addition
-    per kernel offset (a, b): dxp[:, :, a + i*sh, b + j*sw] += dcols[:, (c, a, b), (i, j)].
+    per kernel offset (u, v): dxp[:, :, u + i*sh, v + j*sw] += dcols[:, (c, u, v), (i, j)].
     """
     (kh, kw), (sh, sw), (oh, ow) = kernel, stride, out_hw
     n, c = xp_shape[:2]
     d6 = dcols.reshape(n, c, kh, kw, oh, ow)
     dxp = np.zeros(xp_shape, dtype=dcols.dtype)
-    for a in range(kh):
-        for b_ in range(kw):
-            dxp[:, :, a : a + sh * oh : sh, b_ : b_ + sw * ow : sw] += d6[:, :, a, b_]
+    for u in range(kh):
+        for v in range(kw):
+            dxp[:, :, u : u + sh * oh : sh, v : v + sw * ow : sw] += d6[:, :, u, v]
     return dxp
 
 
@@ -215,7 +215,7 @@ def conv2d_backward(dy, cache: ConvCache):
     With delta2 = dy.reshape(N, F, OH*OW) and w2 = w.reshape(F, C*KH*KW):
     dw = sum_n delta2[n] @ cols[n].T (the forward's im2col matrix, reused);
     db = dy summed over n, i, j; dx: dcols[n] = w2.T @ delta2[n] scattered
-    back to the padded input one kernel offset (a, b) at a time (col2im),
+    back to the padded input one kernel offset (u, v) at a time (col2im),
     then the padding is cropped.  (For small outputs and for stride 1 the same
     sums are done with the batch as the last axis, which is faster.)
     """
@@ -256,7 +256,7 @@ def _batch_last_pays(channels, kernel, stride, out_hw) -> bool:
 def _dx_batch_last(dy, w2t, xp_shape, kernel, stride):
     """dxp with axes (C, Hp, Wp, N): the same sums as col2im(w2t @ delta), with the batch last.
 
-    One matrix product (K, F) @ (F, OH*OW*N) gives dcols[(c, a, b), (i, j, n)]; each
+    One matrix product (K, F) @ (F, OH*OW*N) gives dcols[(c, u, v), (i, j, n)]; each
     kernel offset then adds a block whose innermost axis (n, or (j, n) for stride 1) is
     contiguous, which keeps the strided additions long.
     """
@@ -266,9 +266,9 @@ def _dx_batch_last(dy, w2t, xp_shape, kernel, stride):
     dyt = np.ascontiguousarray(dy.transpose(1, 2, 3, 0).astype(w2t.dtype, copy=False)).reshape(f, -1)
     d6 = (w2t @ dyt).reshape(c, kh, kw, oh, ow, n)
     dxp = np.zeros((c, xp_shape[2], xp_shape[3], n), dtype=d6.dtype)
-    for a in range(kh):
-        for b_ in range(kw):
-            dxp[:, a : a + sh * oh : sh, b_ : b_ + sw * ow : sw, :] += d6[:, a, b_]
+    for u in range(kh):
+        for v in range(kw):
+            dxp[:, u : u + sh * oh : sh, v : v + sw * ow : sw, :] += d6[:, u, v]
     return dxp
 
 
@@ -278,7 +278,7 @@ def _dx_batch_last(dy, w2t, xp_shape, kernel, stride):
 def conv2d_forward_naive(x, w, b, *, stride=1, pad=0):
     """Loop reference of conv2d_forward (same arguments, shapes and cache).
 
-    y[n, f, i, j] = b[f] + sum_c sum_a sum_b w[f, c, a, b] * xp[n, c, i*s + a, j*s + b]
+    y[n, f, i, j] = b[f] + sum_c sum_u sum_v w[f, c, u, v] * xp[n, c, i*s + u, j*s + v]
     """
     x, w, b, stride, pad = _check_forward(x, w, b, stride, pad, allow_object=True)
     cache = ConvCache(x, w, b, stride, pad)
@@ -294,9 +294,9 @@ def conv2d_forward_naive(x, w, b, *, stride=1, pad=0):
                 for j in range(ow):
                     total = b[f]
                     for c in range(n_chan):
-                        for a in range(kh):
-                            for b_ in range(kw):
-                                total = total + w[f, c, a, b_] * xp[n, c, i * sh + a, j * sw + b_]
+                        for u in range(kh):
+                            for v in range(kw):
+                                total = total + w[f, c, u, v] * xp[n, c, i * sh + u, j * sw + v]
                     y[n, f, i, j] = total
     return y, cache
 
@@ -304,7 +304,7 @@ def conv2d_forward_naive(x, w, b, *, stride=1, pad=0):
 def conv2d_backward_naive(dy, cache: ConvCache):
     """Loop reference of conv2d_backward: each gradient entry is its formula.
 
-    dw[f, c, a, b] = sum_n sum_i sum_j dy[n, f, i, j] * xp[n, c, i*s + a, j*s + b]
+    dw[f, c, u, v] = sum_n sum_i sum_j dy[n, f, i, j] * xp[n, c, i*s + u, j*s + v]
     db[f]          = sum_n sum_i sum_j dy[n, f, i, j]
     dxp[n, c, p, q] = sum_f sum_i sum_j dy[n, f, i, j] * w[f, c, p - i*s, q - j*s]
                       (only the terms with 0 <= p - i*s < KH and 0 <= q - j*s < KW)
@@ -321,14 +321,14 @@ def conv2d_backward_naive(dy, cache: ConvCache):
     dw = np.zeros(w.shape, dtype=dtype)
     for f in range(n_filt):
         for c in range(n_chan):
-            for a in range(kh):
-                for b_ in range(kw):
+            for u in range(kh):
+                for v in range(kw):
                     total = 0
                     for n in range(n_batch):
                         for i in range(oh):
                             for j in range(ow):
-                                total = total + dy[n, f, i, j] * xp[n, c, i * sh + a, j * sw + b_]
-                    dw[f, c, a, b_] = total
+                                total = total + dy[n, f, i, j] * xp[n, c, i * sh + u, j * sw + v]
+                    dw[f, c, u, v] = total
 
     db = np.zeros(n_filt, dtype=dtype)
     for f in range(n_filt):
@@ -348,9 +348,9 @@ def conv2d_backward_naive(dy, cache: ConvCache):
                     for f in range(n_filt):
                         for i in range(oh):
                             for j in range(ow):
-                                a, b_ = p - i * sh, q - j * sw
-                                if 0 <= a < kh and 0 <= b_ < kw:
-                                    total = total + dy[n, f, i, j] * w[f, c, a, b_]
+                                u, v = p - i * sh, q - j * sw
+                                if 0 <= u < kh and 0 <= v < kw:
+                                    total = total + dy[n, f, i, j] * w[f, c, u, v]
                     dxp[n, c, p, q] = total
     dx = dxp[:, :, ph : ph + x.shape[2], pw : pw + x.shape[3]]
     return dx, dw, db

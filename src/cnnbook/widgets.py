@@ -134,7 +134,8 @@ def explorer(
             index=start,
             description=labels.get(name, name),
             style={"description_width": "initial"},
-            layout=W.Layout(width="auto" if cls is W.Dropdown else "420px"),
+            # the right margin keeps a control clear of the next control's label in a row
+            layout=W.Layout(width="auto" if cls is W.Dropdown else "420px", margin="2px 24px 2px 0"),
             **kw,
         )
         widgets[name].add_class("cnnbook-control")
