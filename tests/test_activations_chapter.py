@@ -5,7 +5,8 @@
 - The chapter writes its dense layer and its squared error inline (the fully-connected and the
   losses chapters come later); they agree with the package's `fc` and `losses.mse`, which those
   chapters introduce, so the early chapter and the package cannot drift apart.
-- The chapter numbers layers from 0, and its layer plot draws them so.
+- The chapter numbers layers 1..L (a^0 = x, z^l = a^{l-1} W^l + b^l), as the fully-connected
+  chapter does, and its layer plot draws them so.
 """
 
 from __future__ import annotations
@@ -101,8 +102,8 @@ def test_a_readers_mistakes_are_named():
     # sigma'(x) alone, without the upstream gradient
     assert check_sigmoid_backward(lambda dy, cache: cache.y * (1 - cache.y)).mistakes == ("forgot_dy",)
     # tanh' through the sigmoid without the inner derivative of sigma(2x)
-    s = activations.sigmoid
-    assert check_tanh_grad_via_sigmoid(lambda x: 2 * s(2 * x) * (1 - s(2 * x))).mistakes == ("missing_inner_2",)
+    sig = activations.sigmoid
+    assert check_tanh_grad_via_sigmoid(lambda x: 2 * sig(2 * x) * (1 - sig(2 * x))).mistakes == ("missing_inner_2",)
 
     # the leaky ReLU's backward multiplied by the forward value instead of the slope
     def fwd(x, alpha=0.01):
@@ -121,8 +122,8 @@ def test_a_readers_mistakes_are_named():
 def test_inline_dense_layer_is_the_packages(chapter):
     rng = np.random.default_rng(0)
     a, W, b, delta = rng.normal(size=(5, 4)), rng.normal(size=(4, 3)), rng.normal(size=3), rng.normal(size=(5, 3))
-    s, cache = fc.fc_forward(a, W, b)
-    np.testing.assert_array_equal(chapter["dense_forward"](a, W, b), s)
+    z, cache = fc.fc_forward(a, W, b)
+    np.testing.assert_array_equal(chapter["dense_forward"](a, W, b), z)
     for mine, theirs in zip(chapter["dense_backward"](delta, a, W), fc.fc_backward(delta, cache)):
         np.testing.assert_array_equal(mine, theirs)
 
@@ -151,8 +152,8 @@ def test_inline_mlp_is_the_fc_chapters_backprop(chapter, act):
     forward, backward = chapter["ACT"][act]
     h, stack = X, []
     for W, b in zip(weights, biases):
-        s, fc_cache = fc.fc_forward(h, W, b)
-        h, act_cache = forward(s)
+        z, fc_cache = fc.fc_forward(h, W, b)
+        h, act_cache = forward(z)
         stack.append((fc_cache, act_cache))
     np.testing.assert_array_equal(out, h)
     _, dh = losses.mse(h, T)
@@ -181,15 +182,22 @@ def test_the_chain_is_the_wide_network_with_one_unit(chapter):
 # --------------------------------------------------------------------------- the layer plot
 
 
-def test_plot_layer_gradients_numbers_layers_from_first_layer():
+def test_plot_layer_gradients_numbers_layers_from_1():
     fig = plot_layer_gradients({"sigmoid": [1e-6, 1e-4, 1e-2]}, bounds={"sigmoid": [1e-5, 1e-3, 1e-1]},
-                               first_layer=0, max_layer=4)
+                               max_layer=4)
     (ax,) = fig.axes
     lines = {line.get_label(): line for line in ax.get_lines()}
-    np.testing.assert_array_equal(lines["sigmoid"].get_xdata(), [0, 1, 2])
-    np.testing.assert_array_equal(lines["bound (sigmoid)"].get_xdata(), [0, 1, 2])
-    assert ax.get_xlim() == (-0.5, 4.5)
-    assert ax.get_xlabel() == "layer $l$ (0 = nearest the input)"
-    # the default is unchanged: layers from 1
-    (ax1,) = plot_layer_gradients({"tanh": [1.0, 2.0]}).axes
-    np.testing.assert_array_equal(ax1.get_lines()[0].get_xdata(), [1, 2])
+    np.testing.assert_array_equal(lines["sigmoid"].get_xdata(), [1, 2, 3])
+    np.testing.assert_array_equal(lines["bound (sigmoid)"].get_xdata(), [1, 2, 3])
+    assert ax.get_xlim() == (0.5, 4.5)
+    assert ax.get_xlabel() == "layer $l$ (1 = nearest the input)"
+    assert ax.get_ylabel() == r"$\|\partial E / \partial W^l\|$"
+
+
+def test_the_chapter_numbers_layers_from_1():
+    """No layer 0 in the prose, the code comments or the plots: a^0 = x is the input, layers are 1..L."""
+    text = NOTEBOOK.read_text()
+    for old in (r"first_layer", r"\ba_0\b", r"a_\{l\+1\}", r"\bs_l\b", r"delta_l\b", r"\bW_l\b", r"dw_0\b",
+                r"layer 0\b", r"\ba_L\b"):
+        assert not re.search(old, text), old
+    assert "z^l = a^{l-1} W^l + b^l" in text and "max_layer=MAX_DEPTH," in text

@@ -80,9 +80,9 @@ def _ref_tanh_grad(x):
     return 1 - np.tanh(x) ** 2
 
 
-def _sig_prime(u):
-    s = activations.sigmoid(u)
-    return s * (1 - s)
+def _sig_prime(x):
+    sig = activations.sigmoid(x)
+    return sig * (1 - sig)
 
 
 check_tanh_grad_via_sigmoid = Checker(

@@ -22,20 +22,20 @@ from ..gradcheck import numerical_gradient
 from ._core import Case, Checker, Mutant, PropertyChecker, Report
 
 TANH_ON_OUTPUT = (
-    "tanh' was evaluated at the output: you computed 1 - tanh(y)^2 = 1 - tanh(tanh(s))^2; the local "
-    "derivative is 1 - tanh(s)^2 = 1 - y^2, from the output y directly."
+    "tanh' was evaluated at the output: you computed 1 - tanh(y)^2 = 1 - tanh(tanh(z))^2; the local "
+    "derivative is 1 - tanh(z)^2 = 1 - y^2, from the output y directly."
 )
 SIGMOID_SLOPE = "that is the sigmoid's local derivative y (1 - y); for tanh it is 1 - y^2."
 NO_LOCAL = (
-    "the activation's local derivative is missing: delta = dE/ds = (y - t) * tanh'(s), not y - t."
+    "the activation's local derivative is missing: delta = dE/dz = (y - t) * tanh'(z), not y - t."
 )
 SIGN = "the sign is flipped: dE/dy = y - t (from E = (t - y)^2 / 2, the inner derivative is -1)."
 
 
 def _neuron(kind):
     def fn(x, w, b, t):
-        s = x @ w + b
-        y = np.tanh(s)
+        z = x @ w + b
+        y = np.tanh(z)
         slope = {"ok": 1 - y**2, "tanh_on_output": 1 - np.tanh(y) ** 2, "sigmoid_slope": y * (1 - y),
                  "no_local": 1.0, "sign": -(1 - y**2)}[kind]
         delta = (y - t) * slope
@@ -79,12 +79,12 @@ class _Node:
         self.grad = 0.0
 
 
-def _mul(a, b):
-    return _Node(a.value * b.value, (a, b), (b.value, a.value))
+def _mul(q, r):
+    return _Node(q.value * r.value, (q, r), (r.value, q.value))
 
 
-def _add(a, b):
-    return _Node(a.value + b.value, (a, b), (1.0, 1.0))
+def _add(q, r):
+    return _Node(q.value + r.value, (q, r), (1.0, 1.0))
 
 
 def _backward(output) -> int:

@@ -205,20 +205,19 @@ def plot_layer_gradients(
     floor: float = 1e-30,
     ylim: tuple[float, float] | None = None,
     max_layer: int | None = None,
-    first_layer: int = 1,
-    ylabel: str = r"$\|\partial E / \partial W_l\|$",
+    ylabel: str = r"$\|\partial E / \partial W^l\|$",
     title: str | None = None,
 ) -> Figure:
     """Gradient magnitude at each layer on a log axis, one line per curve.
 
-    magnitudes: {label: (L,) non-negative values, entry i for layer
-    first_layer + i} (curves may have different L; first_layer is 1 by
-    default, 0 for layers numbered from 0).  Exact zeros (a dead unit, a
-    ReLU chain cut off) cannot be drawn on a log axis: they are drawn at
-    ``floor`` with hollow markers.  bounds: {label: (L,) values} drawn dashed in the
-    colour of that label.  ylim, max_layer: fixed axis limits, so that the
-    views of an explorer are comparable (max_layer: the number of the last
-    layer shown).  Returns a Figure with one axes.
+    Layers are numbered 1..L as in the book (a^0 = x is the input, layer 1
+    the nearest to it).  magnitudes: {label: (L,) non-negative values,
+    entry i for layer i + 1} (curves may have different L).  Exact zeros (a
+    dead unit, a ReLU chain cut off) cannot be drawn on a log axis: they are
+    drawn at ``floor`` with hollow markers.  bounds: {label: (L,) values}
+    drawn dashed in the colour of that label.  ylim, max_layer: fixed axis
+    limits, so that the views of an explorer are comparable (max_layer: the
+    number of the last layer shown).  Returns a Figure with one axes.
     """
     if not magnitudes:
         raise ValueError("magnitudes must hold at least one curve")
@@ -231,7 +230,7 @@ def plot_layer_gradients(
         mag = _as_1d(mag, f"magnitudes[{label!r}]")
         if np.any(mag < 0) or not np.all(np.isfinite(mag)):
             raise ValueError(f"magnitudes[{label!r}] must be finite and >= 0")
-        layers = np.arange(first_layer, first_layer + len(mag))
+        layers = np.arange(1, len(mag) + 1)
         colour = COLOURS.get(label)
         (line,) = ax.semilogy(layers, np.maximum(mag, floor), "o-", ms=4, lw=1.6, label=label, color=colour)
         zero = mag == 0
@@ -240,13 +239,13 @@ def plot_layer_gradients(
                     color=line.get_color(), zorder=3)
     for label, bound in (bounds or {}).items():
         bound = _as_1d(bound, f"bounds[{label!r}]")
-        ax.semilogy(np.arange(first_layer, first_layer + len(bound)), bound, "--", lw=1,
+        ax.semilogy(np.arange(1, len(bound) + 1), bound, "--", lw=1,
                     color=COLOURS.get(label, "gray"), label=f"bound ({label})")
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.set_xlabel(f"layer $l$ ({first_layer} = nearest the input)")
+    ax.set_xlabel("layer $l$ (1 = nearest the input)")
     ax.set_ylabel(ylabel)
     if max_layer is not None:
-        ax.set_xlim(first_layer - 0.5, max_layer + 0.5)
+        ax.set_xlim(0.5, max_layer + 0.5)
     if ylim is not None:
         ax.set_ylim(*ylim)
     ax.grid(True, which="major", alpha=0.3)
