@@ -1,5 +1,5 @@
 """The CNN chapter's global-average-pooling exercise as the chapter states it: two functions,
-``gap_forward(x) -> (g, cache)`` and ``gap_backward(dy, cache) -> dx``, written the way a reader
+``gap_forward(x) -> (y, cache)`` and ``gap_backward(dy, cache) -> dx``, written the way a reader
 would write them (the class form is tested in test_exercises_cnn.py)."""
 
 from __future__ import annotations
@@ -65,7 +65,7 @@ def test_untouched_stubs_and_wrong_calls_are_reported_not_raised():
     r = check_global_avg_pool(gap_forward)                        # one function, not a class
     assert r.mistakes == ("exception",) and "pass the two functions" in r.diagnosis
     r = check_global_avg_pool(lambda x: x.mean(axis=(2, 3)), gap_backward)
-    assert r.mistakes == ("exception",) and "(g, cache)" in r.diagnosis
+    assert r.mistakes == ("exception",) and "(y, cache)" in r.diagnosis
     r = check_global_avg_pool(lambda x: (x.mean(axis=(2, 3)), None), stub_backward)
     assert r.status == "not attempted"                            # the backward is still the stub
 
@@ -73,8 +73,8 @@ def test_untouched_stubs_and_wrong_calls_are_reported_not_raised():
 def test_the_functions_make_a_layer_that_passes_the_whole_network_check():
     class GlobalAvgPool(M.Layer):
         def forward(self, x):
-            g, self.cache = gap_forward(x)
-            return g
+            y, self.cache = gap_forward(x)
+            return y
 
         def backward(self, dy):
             return gap_backward(dy, self._need_cache())

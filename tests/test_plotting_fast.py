@@ -26,9 +26,9 @@ def test_im2col_labels_match_cnnbook_im2col():
         if name == "0":
             assert cols[r, k] == 0
         else:
-            c, p, q = "xy".index(name[0]), int(name[1]), int(name[2])
-            assert cols[r, k] == x[0, c, p, q]
-    assert xp_names.shape == (2, 6, 7) and xp_names[1, 1, 1] == "y00"
+            c, row, col = int(name[1]), int(name[2]), int(name[3])      # "x" + channel + row + column
+            assert name[0] == "x" and cols[r, k] == x[0, c, row, col]
+    assert xp_names.shape == (2, 6, 7) and xp_names[1, 1, 1] == "x100"
 
 
 def test_im2col_layout_highlights_the_window_and_its_column():
@@ -37,10 +37,10 @@ def test_im2col_layout_highlights_the_window_and_its_column():
     assert len(tables) == 2
     cells = lambda t: re.findall(r'<td style="([^"]*)">([^<]*)</td>', t)
     win = [v for s, v in cells(tables[0]) if f"background:{HIGHLIGHT}" in s]
-    assert win == ["x10", "x11", "x20", "x21"]
+    assert win == ["x010", "x011", "x020", "x021"]
     rows = re.findall(r"<tr>(.*?)</tr>", tables[1])
     column = [cells(r)[2] for r in rows]                   # output (1, 0) is column 2
-    assert [v for _, v in column] == ["x10", "x11", "x20", "x21"]
+    assert [v for _, v in column] == ["x010", "x011", "x020", "x021"]
     assert all(f"background:{HIGHLIGHT}" in s for s, _ in column)
     # memory: 9 numbers in x, 4*4 = 16 in the matrix; a batch of 10 float32
     assert "= 16 (1.78&times; x)" in html and "x 360 B" in html and "matrix 640 B" in html

@@ -1,7 +1,8 @@
 """The pooling chapter's claims about ties, on many random cases.
 
 - After a ReLU, tied zeros are harmless: sending delta to every tied zero changes nothing of
-  dE/ds, because the ReLU's backward multiplies those entries by 0.
+  dE/dz (z the pre-activation, a = relu(z) the pooled input), because the ReLU's backward
+  multiplies those entries by 0.
 - On quantised values the loss is smooth in the parameters of an element-wise layer in front of
   the pooling (equal values stay equal), every valid tie rule (first, last, split) gives the
   gradient that central differences measure, and the "every tied maximum" recipe is off by
@@ -60,20 +61,20 @@ def tie_free(shape, rng):
 def test_relu_zero_ties_are_harmless(seed):
     rng = np.random.default_rng(seed)
     size = [(2, 2), (3, 2), (2, 4)][seed % 3]
-    s = rng.standard_normal((2, 2, 6, 8)) - 0.8                      # many windows entirely negative
-    z, relu_cache = activations.relu_forward(s)
-    y, pool_cache = pooling.maxpool2d_forward(z, size=size)
+    z = rng.standard_normal((2, 2, 6, 8)) - 0.8                      # many windows entirely negative
+    a, relu_cache = activations.relu_forward(z)
+    y, pool_cache = pooling.maxpool2d_forward(a, size=size)
     dy = rng.standard_normal(y.shape)
     zero_windows = y == 0
-    assert zero_windows.any() and (tied_counts(z, size)[zero_windows] > 1).all()
-    ds_first = activations.relu_backward(pooling.maxpool2d_backward(dy, pool_cache), relu_cache)
+    assert zero_windows.any() and (tied_counts(a, size)[zero_windows] > 1).all()
+    dz_first = activations.relu_backward(pooling.maxpool2d_backward(dy, pool_cache), relu_cache)
     # the recipe restricted to the all-zero windows: the ReLU erases every share it sends
-    dz_every = every_tie_backward(np.where(zero_windows, dy, 0.0), z, size)
-    assert dz_every.sum() != 0
-    np.testing.assert_array_equal(activations.relu_backward(dz_every, relu_cache), 0.0)
+    da_every = every_tie_backward(np.where(zero_windows, dy, 0.0), a, size)
+    assert da_every.sum() != 0
+    np.testing.assert_array_equal(activations.relu_backward(da_every, relu_cache), 0.0)
     # and on the other windows (continuous values, no ties) the recipe is the first-maximum rule
-    dz_rest = every_tie_backward(np.where(zero_windows, 0.0, dy), z, size)
-    np.testing.assert_array_equal(activations.relu_backward(dz_rest, relu_cache), ds_first)
+    da_rest = every_tie_backward(np.where(zero_windows, 0.0, dy), a, size)
+    np.testing.assert_array_equal(activations.relu_backward(da_rest, relu_cache), dz_first)
 
 
 @pytest.mark.parametrize("seed", range(8))
@@ -82,28 +83,29 @@ def test_quantised_values_every_valid_rule_gives_the_parameter_gradient(seed):
     size = [(2, 2), (3, 3), (2, 3), (1, 4)][seed % 4]
     x = rng.integers(0, 4, (2, 2, 6, 12)).astype(float)             # 2-bit values: ties everywhere
     t = rng.standard_normal((2, 2, 6 // size[0], 12 // size[1]))
-    while True:                                                      # keep s away from the ReLU kink
+    while True:                                                      # keep z away from the ReLU kink
         w, b = rng.uniform(0.5, 1.5), rng.uniform(-2.0, 0.5)
         if np.min(np.abs(w * x + b)) > 1e-3:
             break
 
     def layer(w, b, backward):
-        z, relu_cache = activations.relu_forward(w * x + b)
-        y, _ = pooling.maxpool2d_forward(z, size=size)
+        # z = w x + b, a = relu(z), y = maxpool(a), E = 1/2 sum (y - t)^2
+        a, relu_cache = activations.relu_forward(w * x + b)
+        y, _ = pooling.maxpool2d_forward(a, size=size)
         delta = y - t
-        ds = activations.relu_backward(backward(delta, z, size), relu_cache)
-        return 0.5 * np.sum(delta**2), np.array([np.sum(ds * x), np.sum(ds)]), delta, z, y
+        dz = activations.relu_backward(backward(delta, a, size), relu_cache)
+        return 0.5 * np.sum(delta**2), np.array([np.sum(dz * x), np.sum(dz)]), delta, a, y
 
-    def first(dy, z, size):
-        return pooling.maxpool2d_backward(dy, pooling.maxpool2d_forward(z, size=size)[1])
+    def first(dy, a, size):
+        return pooling.maxpool2d_backward(dy, pooling.maxpool2d_forward(a, size=size)[1])
 
     numeric = numerical_gradient(lambda p: layer(p[0], p[1], first)[0], np.array([w, b]), h=1e-6)
-    _, g_first, delta, z, y = layer(w, b, first)
+    _, g_first, delta, a, y = layer(w, b, first)
     assert rel_error(g_first, numeric) < 1e-6
     for rule in (last_max_backward, split_backward):
         np.testing.assert_allclose(layer(w, b, rule)[1], g_first, rtol=1e-10, atol=1e-10)
     # the recipe: each window with a positive maximum passes on r * delta instead of delta
-    r = tied_counts(z, size)
+    r = tied_counts(a, size)
     positive = y > 0
     assert (r[positive] > 1).any()
     _, g_every, *_ = layer(w, b, every_tie_backward)

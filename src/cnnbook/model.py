@@ -13,19 +13,22 @@ the cache between the forward and the backward pass::
     dx = model.backward(dlogits)                   # fills model.grads()
     SGD(model.params(), lr=0.1, momentum=0.9).step(model.grads())
 
-Parameters and gradients are dicts named ``"<layer index>.<name>"``, e.g.
-``{"0.w": ..., "0.b": ..., "4.w": ..., "4.b": ...}``; the arrays in
-``params()`` are the layers' own arrays, so an in-place update changes the model.
+Parameters and gradients are dicts named ``"<layer index>.<name>"``, the index
+in ``layers`` counted from 0, e.g. ``{"0.w": ..., "0.b": ..., "4.w": ..., "4.b": ...}``;
+the arrays in ``params()`` are the layers' own arrays, so an in-place update
+changes the model.
 
 SGD with momentum follows the formulation of ``torch.optim.SGD`` (dampening 0,
 no Nesterov), so that the two can be compared number for number:
 
 .. math::
-    g \leftarrow \frac{\partial E}{\partial \theta} + \lambda\,\theta, \qquad
-    v \leftarrow \mu\, v + g, \qquad
-    \theta \leftarrow \theta - \eta\, v
+    g \leftarrow \frac{\partial E}{\partial \theta} + \mathit{wd}\,\theta, \qquad
+    m \leftarrow \mu\, m + g, \qquad
+    \theta \leftarrow \theta - \eta\, m
 
-with :math:`v = g` at the first step (``v`` starts at 0, which gives the same).
+with :math:`\eta` = ``lr``, :math:`\mu` = ``momentum``, :math:`\mathit{wd}` = ``weight_decay``
+and the velocity (momentum buffer) :math:`m` = ``velocity``, which starts at 0, so that
+:math:`m = g` after the first step, as in torch.
 """
 
 from __future__ import annotations
@@ -302,7 +305,7 @@ class SGD:
     params: {name: array} updated in place (e.g. model.params()).
     Keyword-only lr > 0, momentum in [0, 1), weight_decay >= 0.
     step(grads): grads {name: array of the parameter's shape};
-    v = momentum * v + (g + weight_decay * p); p -= lr * v.
+    m = momentum * m + (g + weight_decay * p); p -= lr * m, with the velocity m in self.velocity.
     """
 
     def __init__(self, params: Mapping[str, np.ndarray], *, lr, momentum=0.0, weight_decay=0.0):
@@ -325,10 +328,10 @@ class SGD:
                 raise ValueError(f"grads[{k!r}] must have shape {p.shape}, got {g.shape}")
             if self.weight_decay:
                 g = g + self.weight_decay * p
-            v = self.velocity[k]
-            v *= self.momentum
-            v += g
-            p -= self.lr * v
+            m = self.velocity[k]
+            m *= self.momentum
+            m += g
+            p -= self.lr * m
 
 
 # --------------------------------------------------------------------------- loss and checks

@@ -3,11 +3,12 @@ r"""Max- and average-pooling over (KH, KW) windows moved by a stride.
 Window (i, j) covers rows ``i*sh .. i*sh + KH - 1`` and columns
 ``j*sw .. j*sw + KW - 1`` of each channel; OH = (H - KH) // sh + 1.
 
-* max-pool: :math:`y_{ij} = \max_{a,b} x_{i s_h + a,\, j s_w + b}`; the backward
+* max-pool: :math:`y_{ij} = \max_{u,v} x_{i s_h + u,\, j s_w + v}`, over the offsets
+  :math:`0 \le u < K_H` (row) and :math:`0 \le v < K_W` (column); the backward
   routes :math:`\delta_{ij}` to the position of that maximum and nothing
   elsewhere.  A tie goes to the *first* maximum in row-major window order
   (the rule PyTorch uses); any choice is a valid subgradient.
-* average-pool: :math:`y_{ij} = \frac{1}{KH\,KW}\sum_{a,b} x_{i s_h + a,\, j s_w + b}`;
+* average-pool: :math:`y_{ij} = \frac{1}{KH\,KW}\sum_{u,v} x_{i s_h + u,\, j s_w + v}`;
   every input of the window receives :math:`\delta_{ij} / (KH\,KW)`.
 
 When windows overlap (stride < size) an input gets a contribution from every
@@ -26,7 +27,8 @@ from ._validate import as_array, check_ndim, check_shape, pair
 
 class PoolCache(NamedTuple):
     """x: the input; size, stride: (h, w); argmax: (N, C, OH, OW) flat index
-    a*KW + b of the chosen maximum inside each window (None for average-pool)."""
+    u*KW + v of the chosen maximum inside each window, u its row and v its column
+    offset (None for average-pool)."""
 
     x: np.ndarray
     size: tuple[int, int]
@@ -65,30 +67,30 @@ def _windows(x, size, stride):
 
 
 def _scatter_by_offset(dy, cache: PoolCache, weight_of_offset):
-    """dx[..., i*sh + a, j*sw + b] += weight(a, b) * dy[..., i, j], one (a, b) at a time."""
+    """dx[..., i*sh + u, j*sw + v] += weight(u, v) * dy[..., i, j], one offset (u, v) at a time."""
     (kh, kw), (sh, sw) = cache.size, cache.stride
     _, _, oh, ow = dy.shape
     dx = np.zeros(cache.x.shape, dtype=np.result_type(dy, cache.x))
-    for a in range(kh):
-        for b in range(kw):
-            dx[:, :, a : a + sh * oh : sh, b : b + sw * ow : sw] += weight_of_offset(a, b) * dy
+    for u in range(kh):
+        for v in range(kw):
+            dx[:, :, u : u + sh * oh : sh, v : v + sw * ow : sw] += weight_of_offset(u, v) * dy
     return dx
 
 
 # --------------------------------------------------------------------------- max-pool
 
 
-def _offset_view(x, a, b, size, stride, out_hw):
-    """x[:, :, a + i*sh, b + j*sw] for all windows (i, j): a strided view (N, C, OH, OW)."""
+def _offset_view(x, u, v, size, stride, out_hw):
+    """x[:, :, u + i*sh, v + j*sw] for all windows (i, j): a strided view (N, C, OH, OW)."""
     (sh, sw), (oh, ow) = stride, out_hw
-    return x[:, :, a : a + sh * oh : sh, b : b + sw * ow : sw]
+    return x[:, :, u : u + sh * oh : sh, v : v + sw * ow : sw]
 
 
 def maxpool2d_forward(x, *, size=2, stride=None):
     """x: (N, C, H, W) -> y: (N, C, OH, OW) and a PoolCache.
 
     size, stride: int or (h, w); stride defaults to size.  The KH*KW offsets
-    (a, b) of every window are visited at once, each a strided view of x:
+    (u, v) of every window are visited at once, each a strided view of x:
     y is their element-wise maximum, and argmax the first offset (in
     row-major window order) equal to it, which is the tie rule.  (An input
     with NaNs takes the argmax route, where the first NaN wins.)
@@ -102,16 +104,16 @@ def maxpool2d_forward(x, *, size=2, stride=None):
         return y, PoolCache(x, size, stride, argmax)
     (kh, kw) = size
     out_hw = _out_hw(x.shape, size, stride)
-    views = [_offset_view(x, a, b, size, stride, out_hw) for a in range(kh) for b in range(kw)]
+    views = [_offset_view(x, u, v, size, stride, out_hw) for u in range(kh) for v in range(kw)]
     y = views[0].copy()
-    for v in views[1:]:
-        np.maximum(y, v, out=y)
+    for view in views[1:]:
+        np.maximum(y, view, out=y)
     # the first offset k holding the maximum, from the flags n_k = (view k != y):
     # argmax = n_0 * (1 + n_1 * (1 + n_2 * (... (1 + n_{K-2})))), built from the inside out
     argmax = np.zeros(y.shape, dtype=np.intp)
-    for v in reversed(views[:-1]):
+    for view in reversed(views[:-1]):
         argmax += 1
-        argmax *= v != y
+        argmax *= view != y
     return y, PoolCache(x, size, stride, argmax)
 
 
@@ -122,24 +124,24 @@ def maxpool2d_backward(dy, cache: PoolCache):
     if sh >= kh and sw >= kw:  # windows do not overlap: each input gets at most one delta
         out_hw = dy.shape[2:]
         dx = np.zeros(cache.x.shape, dtype=np.result_type(dy, cache.x))
-        for a in range(kh):
-            for b in range(kw):  # each input lies in one view at most: write, don't add
-                np.multiply(dy, cache.argmax == a * kw + b,
-                            out=_offset_view(dx, a, b, cache.size, cache.stride, out_hw))
+        for u in range(kh):
+            for v in range(kw):  # each input lies in one view at most: write, don't add
+                np.multiply(dy, cache.argmax == u * kw + v,
+                            out=_offset_view(dx, u, v, cache.size, cache.stride, out_hw))
         return dx
-    return _scatter_by_offset(dy, cache, lambda a, b: cache.argmax == a * kw + b)
+    return _scatter_by_offset(dy, cache, lambda u, v: cache.argmax == u * kw + v)
 
 
 def _first_max_naive(x, n, c, i, j, size, stride):
-    """(a, b) of the first maximum of window (i, j) in row-major order, by loops."""
+    """The offsets (u, v) of the first maximum of window (i, j) in row-major order, by loops."""
     (kh, kw), (sh, sw) = size, stride
-    best, best_ab = None, (0, 0)
-    for a in range(kh):
-        for b in range(kw):
-            v = x[n, c, i * sh + a, j * sw + b]
-            if best is None or v > best:  # strict '>': the first maximum wins a tie
-                best, best_ab = v, (a, b)
-    return best_ab
+    best, best_uv = None, (0, 0)
+    for u in range(kh):
+        for v in range(kw):
+            value = x[n, c, i * sh + u, j * sw + v]
+            if best is None or value > best:  # strict '>': the first maximum wins a tie
+                best, best_uv = value, (u, v)
+    return best_uv
 
 
 def maxpool2d_forward_naive(x, *, size=2, stride=None):
@@ -154,14 +156,14 @@ def maxpool2d_forward_naive(x, *, size=2, stride=None):
         for c in range(n_chan):
             for i in range(oh):
                 for j in range(ow):
-                    a, b = _first_max_naive(x, n, c, i, j, size, stride)
-                    y[n, c, i, j] = x[n, c, i * sh + a, j * sw + b]
-                    argmax[n, c, i, j] = a * kw + b
+                    u, v = _first_max_naive(x, n, c, i, j, size, stride)
+                    y[n, c, i, j] = x[n, c, i * sh + u, j * sw + v]
+                    argmax[n, c, i, j] = u * kw + v
     return y, PoolCache(x, size, stride, argmax)
 
 
 def maxpool2d_backward_naive(dy, cache: PoolCache):
-    """Loop reference: dx[n, c, i*sh + a*, j*sw + b*] += dy[n, c, i, j] at each window's argmax."""
+    """Loop reference: dx[n, c, i*sh + u*, j*sw + v*] += dy[n, c, i, j] at each window's argmax (u*, v*)."""
     dy = _check_dy(dy, cache, allow_object=True)
     (kh, kw), (sh, sw) = cache.size, cache.stride
     x = cache.x
@@ -172,8 +174,8 @@ def maxpool2d_backward_naive(dy, cache: PoolCache):
             for i in range(oh):
                 for j in range(ow):
                     # the reference finds the maximum again from x, not from the cache
-                    a, b = _first_max_naive(x, n, c, i, j, cache.size, cache.stride)
-                    dx[n, c, i * sh + a, j * sw + b] += dy[n, c, i, j]
+                    u, v = _first_max_naive(x, n, c, i, j, cache.size, cache.stride)
+                    dx[n, c, i * sh + u, j * sw + v] += dy[n, c, i, j]
     return dx
 
 
@@ -185,10 +187,10 @@ def avgpool2d_forward(x, *, size=2, stride=None):
     x, size, stride = _check_forward(x, size, stride)
     (kh, kw), out_hw = size, _out_hw(x.shape, size, stride)
     total = _offset_view(x, 0, 0, size, stride, out_hw).copy()
-    for a in range(kh):
-        for b in range(kw):
-            if a or b:
-                total += _offset_view(x, a, b, size, stride, out_hw)
+    for u in range(kh):
+        for v in range(kw):
+            if u or v:
+                total += _offset_view(x, u, v, size, stride, out_hw)
     y = total / (kh * kw)
     return y.astype(x.dtype, copy=False), PoolCache(x, size, stride, None)
 
@@ -197,7 +199,7 @@ def avgpool2d_backward(dy, cache: PoolCache):
     """dy: (N, C, OH, OW) -> dx: (N, C, H, W); each window input gets dy / (KH*KW)."""
     dy = _check_dy(dy, cache)
     area = cache.size[0] * cache.size[1]
-    return _scatter_by_offset(dy / area, cache, lambda a, b: 1)
+    return _scatter_by_offset(dy / area, cache, lambda u, v: 1)
 
 
 def avgpool2d_forward_naive(x, *, size=2, stride=None):
@@ -212,15 +214,15 @@ def avgpool2d_forward_naive(x, *, size=2, stride=None):
             for i in range(oh):
                 for j in range(ow):
                     total = 0
-                    for a in range(kh):
-                        for b in range(kw):
-                            total = total + x[n, c, i * sh + a, j * sw + b]
+                    for u in range(kh):
+                        for v in range(kw):
+                            total = total + x[n, c, i * sh + u, j * sw + v]
                     y[n, c, i, j] = total / (kh * kw)
     return y, PoolCache(x, size, stride, None)
 
 
 def avgpool2d_backward_naive(dy, cache: PoolCache):
-    """Loop reference: dx[n, c, i*sh + a, j*sw + b] += dy[n, c, i, j] / (KH*KW)."""
+    """Loop reference: dx[n, c, i*sh + u, j*sw + v] += dy[n, c, i, j] / (KH*KW)."""
     dy = _check_dy(dy, cache, allow_object=True)
     (kh, kw), (sh, sw) = cache.size, cache.stride
     dx = np.zeros(cache.x.shape, dtype=np.result_type(dy, cache.x))
@@ -229,7 +231,7 @@ def avgpool2d_backward_naive(dy, cache: PoolCache):
         for c in range(n_chan):
             for i in range(oh):
                 for j in range(ow):
-                    for a in range(kh):
-                        for b in range(kw):
-                            dx[n, c, i * sh + a, j * sw + b] += dy[n, c, i, j] / (kh * kw)
+                    for u in range(kh):
+                        for v in range(kw):
+                            dx[n, c, i * sh + u, j * sw + v] += dy[n, c, i, j] / (kh * kw)
     return dx

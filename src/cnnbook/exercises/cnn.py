@@ -1,14 +1,15 @@
 """Checkers for the chapter "A CNN from scratch".
 
 * :data:`check_global_avg_pool` -- ``check_global_avg_pool(gap_forward,
-  gap_backward)``: ``gap_forward(x) -> (g, cache)``, (N, C, H, W) -> (N, C),
+  gap_backward)``: ``gap_forward(x) -> (y, cache)``, (N, C, H, W) -> (N, C),
   and ``gap_backward(dy, cache) -> dx``, (N, C) -> (N, C, H, W), the functions
   a layer object calls (the chapter's style); or ``check_global_avg_pool(
   LayerClass)`` with a :class:`cnnbook.model.Layer` subclass whose
   ``forward(x)`` and ``backward(dy)`` do the same.  The checker compares the
   outputs with the reference on crafted cases; it does not run a gradient check.
-* :data:`check_locate_bug` -- ``fn(net, x) -> index or None``: the index of the
-  one broken layer of a :class:`cnnbook.model.Sequential` network (None: all
+* :data:`check_locate_bug` -- ``fn(net, x) -> index or None``: the position in
+  ``net.layers`` (from 0; the chapter's layer l is position l - 1) of the one
+  broken layer of a :class:`cnnbook.model.Sequential` network (None: all
   layers are right; a None is shown as -1 in a report).
 
 The global-average-pooling cases have N != H*W (so a division by the batch
@@ -31,11 +32,11 @@ from ._core import Case, Checker, Mutant
 # --------------------------------------------------------------------------- diagnoses
 
 GAP_NO_DIVISION = (
-    "forgot to divide by H*W: g[n, c] is the MEAN of the H*W entries of map (n, c), so each entry "
+    "forgot to divide by H*W: y[n, c] is the MEAN of the H*W entries of map (n, c), so each entry "
     "contributes 1/(H*W) and receives dy[n, c] / (H*W), not dy[n, c]."
 )
 GAP_BATCH = (
-    "divided by N*H*W: the batch is not part of the mean. g[n, c] averages the H*W positions of ONE "
+    "divided by N*H*W: the batch is not part of the mean. y[n, c] averages the H*W positions of ONE "
     "sample's map, so each entry receives dy[n, c] / (H*W); the 1/N of a batch-mean loss is already in dy."
 )
 GAP_WRONG_AXES = (
@@ -44,7 +45,7 @@ GAP_WRONG_AXES = (
     "np.tile repeats the whole dy; put dy on the first two axes: dy[:, :, None, None]."
 )
 GAP_FORWARD_SUM = (
-    "the forward pass sums instead of averaging: g[n, c] = (1/(H*W)) * sum over i, j of x[n, c, i, j] "
+    "the forward pass sums instead of averaging: y[n, c] = (1/(H*W)) * sum over i, j of x[n, c, i, j] "
     "(x.mean(axis=(2, 3)))."
 )
 GAP_FORWARD_AXES = (
@@ -64,13 +65,13 @@ LB_DX_ONLY = (
     "compare every entry of layer.grads with the numerical gradient of L with respect to layer.params too."
 )
 LB_ONES_DOUT = (
-    "a broken layer was missed: with an upstream gradient of ones (L = sum(forward)) every entry of dout "
-    "is the same, so a backward that sends dout[k] to the place of dout[m] (here: the columns of dy "
-    "mixed up) gives the right numbers. Use a random dout, L = sum(forward * dout)."
+    "a broken layer was missed: with an upstream gradient of ones (the test loss sum(forward)) every entry "
+    "of dout is the same, so a backward that sends dout[k] to the place of dout[i] (here: the columns of dy "
+    "mixed up) gives the right numbers. Use a random dout, the test loss sum(forward * dout)."
 )
 LB_ONE_BASED = (
     "the index is off by one: return the position of the layer in net.layers, counted from 0 "
-    "(net.layers[index] is the broken layer)."
+    "(net.layers[index] is the broken layer; layer l of the text, counted from 1, is net.layers[l - 1])."
 )
 
 
@@ -130,10 +131,10 @@ def _compose_gap(*fns):
     def from_functions(x, dy):
         out = forward(x)
         if not isinstance(out, (tuple, list)) or len(out) != 2:
-            raise TypeError(f"gap_forward must return a pair (g, cache), got {type(out).__name__}"
+            raise TypeError(f"gap_forward must return a pair (y, cache), got {type(out).__name__}"
                             + (f" of length {len(out)}" if isinstance(out, (tuple, list)) else ""))
         y, cache = out
-        if np.shape(y) != x.shape[:2]:      # dy would not fit: report g only
+        if np.shape(y) != x.shape[:2]:      # dy would not fit: report y only
             return y, _ref_gap(x, dy)[1]
         return y, backward(dy, cache)
     return from_functions
@@ -248,8 +249,8 @@ def _locate_variant(net, x, *, real_inputs=False, params=True, ones=False, offse
         a = np.array(inputs[index], dtype=float) if real_inputs else r.normal(size=inputs[index].shape)
         dout = np.ones(acts[index].shape) if ones else r.normal(size=acts[index].shape)
 
-        def loss(v, layer=layer, dout=dout):
-            return np.sum(layer.forward(v) * dout)
+        def loss(a_in, layer=layer, dout=dout):
+            return np.sum(layer.forward(a_in) * dout)
 
         def loss_p(_, layer=layer, a=a, dout=dout):
             return np.sum(layer.forward(a) * dout)

@@ -110,7 +110,8 @@ POOL_NO_TRANSPOSE = (
 
 # --------------------------------------------------------------------------- convolution, row layout
 
-_ORDERS = {"cab": (0, 2, 3, 1, 4, 5), "cba": (0, 2, 3, 1, 5, 4), "abc": (0, 2, 3, 4, 5, 1)}
+# the column order of X~ (windows (N, C, OH, OW, KH, KW) transposed): (c, u, v) is right
+_ORDERS = {"cuv": (0, 2, 3, 1, 4, 5), "cvu": (0, 2, 3, 1, 5, 4), "uvc": (0, 2, 3, 4, 5, 1)}
 
 
 def _ref_rows(x, w, b, s, p, dy):
@@ -118,7 +119,7 @@ def _ref_rows(x, w, b, s, p, dy):
     return (y, *conv.conv2d_backward(dy, cache))
 
 
-def _rows_variant(x, w, b, s, p, dy, *, order="cab", stride=True, pad=True, y_transpose=True,
+def _rows_variant(x, w, b, s, p, dy, *, order="cuv", stride=True, pad=True, y_transpose=True,
                   dy_transpose=True, dw_product="DtX", db_axis=0, accumulate=True, assign_offsets=False,
                   crop=True):
     """The row-layout convolution, forward and backward, with one optional mistake.
@@ -211,8 +212,8 @@ check_rows_conv = Checker(
         _rows_case("N=2, C=3, F=2, 6x5 input, 3x2 kernel, s=1, p=1", 2, 3, 2, (6, 5), (3, 2), 1, 1, 3),
     ],
     mutants=[
-        Mutant("window_order", ROWS_WINDOW_ORDER, _rv(order="cba")),
-        Mutant("channel_order", ROWS_CHANNEL_ORDER, _rv(order="abc")),
+        Mutant("window_order", ROWS_WINDOW_ORDER, _rv(order="cvu")),
+        Mutant("channel_order", ROWS_CHANNEL_ORDER, _rv(order="uvc")),
         Mutant("no_stride", ROWS_NO_STRIDE, _rv(stride=False)),
         Mutant("no_padding", ROWS_NO_PAD, _rv(pad=False)),
         Mutant("y_reshape", ROWS_Y_RESHAPE, _rv(y_transpose=False), ("y",)),

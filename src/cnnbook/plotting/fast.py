@@ -25,17 +25,16 @@ from . import HIGHLIGHT, HIGHLIGHT_2, matrix_html, side_by_side
 PAD_TEXT = "0"
 
 
-def _pixel_name(c: int, p: int, q: int, channels: int) -> str:
-    letter = "xyzuvw"[c] if channels <= 6 else f"x{c}_"
-    return f"{letter}{p}{q}"
+def _pixel_name(c: int, row: int, col: int) -> str:
+    return f"x{c}{row}{col}"
 
 
 def im2col_labels(channels, height, width, kernel, *, stride=1, pad=0):
     """Names of the entries of the input and of its im2col matrix, for one sample.
 
     Returns (xp_names (C, Hp, Wp), cols_names (C*KH*KW, OH*OW)) as object
-    arrays of strings: an input pixel x[c, p, q] is named "x" + p + q for
-    channel 0 ("y..." for channel 1, ...), a padding entry is "0".
+    arrays of strings: the input pixel x[c, row, col] is named "x" + c + row + col
+    (channel first, e.g. "x012"), a padding entry is "0".
     """
     for name, v in (("channels", channels), ("height", height), ("width", width)):
         if not isinstance(v, (int, np.integer)) or v < 1:
@@ -48,9 +47,9 @@ def im2col_labels(channels, height, width, kernel, *, stride=1, pad=0):
     ow = conv.output_size(width, kw, stride=sw, pad=pw)
     xp = np.full((channels, height + 2 * ph, width + 2 * pw), PAD_TEXT, dtype=object)
     for c in range(channels):
-        for p in range(height):
-            for q in range(width):
-                xp[c, p + ph, q + pw] = _pixel_name(c, p, q, channels)
+        for row in range(height):
+            for col in range(width):
+                xp[c, row + ph, col + pw] = _pixel_name(c, row, col)
     cols = np.empty((channels * kh * kw, oh * ow), dtype=object)
     for c in range(channels):
         for u in range(kh):
@@ -90,10 +89,10 @@ def im2col_layout_html(channels, height, width, kernel, *, stride=1, pad=0, posi
     tables = []
     for c in range(channels):
         colours = {}
-        for p in range(xp.shape[1]):
-            for q in range(xp.shape[2]):
-                if xp[c, p, q] == PAD_TEXT:
-                    colours[(p, q)] = HIGHLIGHT_2
+        for row in range(xp.shape[1]):
+            for col in range(xp.shape[2]):
+                if xp[c, row, col] == PAD_TEXT:
+                    colours[(row, col)] = HIGHLIGHT_2
         for u in range(kh):
             for v in range(kw):
                 colours[(i * sh + u, j * sw + v)] = HIGHLIGHT

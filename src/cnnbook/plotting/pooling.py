@@ -88,13 +88,13 @@ def window_routing(x, *, size, stride=None):
         for j in range(ow):
             window = x[i * sh : i * sh + kh, j * sw : j * sw + kw]
             covered[i * sh : i * sh + kh, j * sw : j * sw + kw] += 1
-            a, b = np.unravel_index(np.argmax(window), window.shape)  # first maximum
-            chosen[i, j] = (i * sh + a, j * sw + b)
-            count[i * sh + a, j * sw + b] += 1
-            for a2, b2 in zip(*np.nonzero(window == window[a, b])):
-                if (a2, b2) != (a, b):
-                    tied.add((int(i * sh + a2), int(j * sw + b2)))
-    tied -= {tuple(int(v) for v in p) for p in chosen.reshape(-1, 2)}
+            u, v = np.unravel_index(np.argmax(window), window.shape)  # offsets of the first maximum
+            chosen[i, j] = (i * sh + u, j * sw + v)
+            count[i * sh + u, j * sw + v] += 1
+            for u2, v2 in zip(*np.nonzero(window == window[u, v])):
+                if (u2, v2) != (u, v):
+                    tied.add((int(i * sh + u2), int(j * sw + v2)))
+    tied -= {tuple(int(coord) for coord in pos) for pos in chosen.reshape(-1, 2)}
     return chosen, tied, count, covered
 
 
@@ -169,11 +169,11 @@ def plot_pool_windows(x, *, size, stride=None, mode="max", dy=None, title=None) 
     fig = Figure(figsize=(2.0 + 0.9 * w * 2, 0.9 + 0.75 * h), layout="constrained")
     ax_x, ax_dx = fig.subplots(1, 2)
     colours = [f"C{k % 10}" for k in range(oh * ow)]
-    for ax, a, name, cmap in ((ax_x, x, "input x", "Greys"), (ax_dx, dx, "dx = dE/dx", "Oranges")):
-        ax.imshow(np.abs(a) if a is dx else a, cmap=cmap, alpha=0.35)
-        for (p, q), v in np.ndenumerate(a):
-            ax.text(q, p, f"{v:.3g}", ha="center", va="center", fontsize=10,
-                    color="#9a9a9a" if (a is dx and v == 0) else "black")
+    for ax, arr, name, cmap in ((ax_x, x, "input x", "Greys"), (ax_dx, dx, "dx = dE/dx", "Oranges")):
+        ax.imshow(np.abs(arr) if arr is dx else arr, cmap=cmap, alpha=0.35)
+        for (p, q), val in np.ndenumerate(arr):
+            ax.text(q, p, f"{val:.3g}", ha="center", va="center", fontsize=10,
+                    color="#9a9a9a" if (arr is dx and val == 0) else "black")
         ax.set_xticks(range(w))
         ax.set_yticks(range(h))
         ax.set_title(name, fontsize=10)
