@@ -86,7 +86,7 @@ def test_sgd_momentum_matches_the_torch_formulation():
     opt = M.SGD(p, lr=0.1, momentum=0.9, weight_decay=0.01)
     g1, g2 = np.array([0.5, 1.0]), np.array([-1.0, 2.0])
     opt.step({"w": g1})
-    v1 = g1 + 0.01 * np.array([1.0, -2.0])           # first step: v = g
+    v1 = g1 + 0.01 * np.array([1.0, -2.0])           # first step: m = g
     w1 = np.array([1.0, -2.0]) - 0.1 * v1
     np.testing.assert_allclose(p["w"], w1)
     opt.step({"w": g2})
