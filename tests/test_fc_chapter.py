@@ -98,9 +98,13 @@ def test_the_sgd_step_is_written_as_an_algorithm_citing_the_equations():
         assert f"{{eq}}`{label}`" in body, label
 
 
-def test_the_hidden_layer_equation_has_the_transpose_and_s_as_pre_activation():
-    assert r"\delta^l = \left(\delta^{l+1}\, (W^{l+1})^\top\right) \odot f'(s^l)" in MARKDOWN
-    assert "z^" not in MARKDOWN, "the pre-activation is s, not z"
+def test_the_hidden_layer_equation_has_the_transpose_and_z_as_pre_activation():
+    assert r"\delta^l = \left(\delta^{l+1}\, (W^{l+1})^\top\right) \odot f'(z^l)" in MARKDOWN
+    # s is the stride: the pre-activation is z, in the text and in the code
+    assert not re.search(r"(?<![A-Za-z\\])s\^", MARKDOWN), "the pre-activation is z, not s"
+    assert r"\delta^l = \frac{\partial E}{\partial z^l}" in MARKDOWN
+    code = "\n".join(src(c) for c in CELLS if c["cell_type"] == "code")
+    assert not re.search(r"\bs[123]\b|\bs\[l\]|\"s\{l\}\"", code), "a pre-activation variable named s"
 
 
 def test_indices_start_at_zero():
