@@ -491,36 +491,6 @@ def check_explorer(page, explorer, where: str) -> int:
     visible view must be the one made for the controls' values.  Returns the number of views
     checked.  (tests/test_book.py sweeps every value in the static page; here a move only has to
     prove that the jslinks work in JupyterLab.)"""
-    from test_book import _control_state, _move, _visible_views
+    from test_book import _check_explorer
 
-    controls = explorer.locator(".cnnbook-control")
-    n = controls.count()
-    assert n >= 1, f"{where}: an explorer without controls"
-    state = [_control_state(controls.nth(k)) for k in range(n)]
-    current = [s[0] for s in state]
-
-    def expect_view(indices):
-        want = "cnnbook-view-" + "-".join(map(str, indices))
-        try:  # the switch happens in JavaScript, after the key press returns
-            page.wait_for_function(
-                """([e, want]) => [...e.querySelectorAll('.' + want)].some(v => v.offsetParent !== null)""",
-                arg=[explorer.element_handle(), want], timeout=5000,
-            )
-        except Exception:
-            pass  # reported below with what is shown instead
-        shown = _visible_views(explorer)
-        assert shown == [want], f"{where}: controls at {indices} show {shown}, expected [{want}]"
-
-    expect_view(current)
-    checks = 1
-    for k in range(n):
-        start, size = current[k], state[k][1]
-        assert size >= 2, f"{where}: control {k} has a single value"
-        other = size - 1 if start != size - 1 else 0
-        for target in (other, start):
-            _move(page, controls.nth(k), target)
-            assert _control_state(controls.nth(k))[0] == target, f"{where}: control {k} did not move"
-            current[k] = target
-            expect_view(current)
-            checks += 1
-    return checks
+    return _check_explorer(page, explorer, where, sweep=False)
