@@ -14,8 +14,11 @@ if [ "${1:-}" != "--force" ] && .venv/bin/python scripts/book_stamp.py check; th
 fi
 
 # Start from scratch: an incremental Sphinx build does not repeat the warnings of pages it
-# does not re-read, so a reused _build/ could hide a problem.
-rm -rf _build
+# does not re-read, so a reused _build/ could hide a problem. The browser tests' screenshots and
+# the student edition are not build products and stay (the JupyterLab test may be writing its
+# screenshots while this runs).
+mkdir -p _build
+find _build -mindepth 1 -maxdepth 1 ! -name screenshots ! -name student -exec rm -rf {} +
 start=$SECONDS
 .venv/bin/jupyter-book build . -W -n --keep-going
 .venv/bin/python scripts/book_stamp.py write

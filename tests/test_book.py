@@ -14,7 +14,7 @@ asset to exist (anchors included).
 The book is built strictly by scripts/build.sh, which reuses ``_build/html``
 when it is a strict build of exactly the current sources; CNNBOOK_HTML names
 another built book to check instead.  Screenshots of
-each page and each explorer go to ``_build/screenshots/``.
+each page and each explorer go to ``_build/screenshots/html/``.
 """
 
 from __future__ import annotations
@@ -164,7 +164,7 @@ class _QuietHandler(http.server.SimpleHTTPRequestHandler):
         pass
 
 
-SHOTS = ROOT / "_build" / "screenshots"
+SHOTS = ROOT / "_build" / "screenshots" / "html"   # test_jupyterlab.py writes beside it, to jupyterlab/
 
 
 def _open(page, base, rel):
