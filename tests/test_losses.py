@@ -167,7 +167,44 @@ def test_cross_entropy_with_exact_zero_and_one():
         loss, dp = cross_entropy(p, np.array([[1.0, 0.0], [1.0, 0.0]]))  # p = 0 on the true class
     assert np.isfinite(loss) and np.all(np.isfinite(dp))
     assert loss == pytest.approx(-np.log(1e-12) / 2)
-    assert dp[0, 0] == pytest.approx(-1 / 1e-12 / 2)
+    # the clipped loss is flat in p[0, 0]: its derivative is 0 (not -1 / p_min / N)
+    np.testing.assert_array_equal(dp, [[0, 0], [-0.5, 0]])
+
+
+@pytest.mark.parametrize("p_min", [1e-12, 1e-6, 0.05])
+def test_cross_entropy_gradient_is_the_derivative_of_the_clipped_loss(p_min):
+    """Below p_min the returned loss is -t ln p_min, flat in p: the gradient there is 0; at and
+    above p_min it is -t / p / N.  Central differences of the returned loss agree on both sides."""
+    t = np.array([[1.0, 0.0, 0.0], [0.0, 0.5, 0.5]])
+    for below in (0.0, p_min / 10, p_min * 0.9):
+        p = np.array([[below, 1 - below - 0.25, 0.25], [0.2, 0.8 - below, below]])
+        with strict_numerics():
+            loss, dp = cross_entropy(p, t, p_min=p_min)
+        assert loss == pytest.approx((-np.log(p_min) - 0.5 * np.log(0.8 - below) - 0.5 * np.log(max(below, p_min))) / 2,
+                                     rel=1e-12)
+        assert dp[0, 0] == 0 and dp[1, 2] == 0                      # clipped entries with t > 0
+        np.testing.assert_allclose(dp[1, 1], -0.5 / (0.8 - below) / 2, rtol=1e-14)
+    # above the threshold, against central differences of the returned (clipped) loss
+    p = np.array([[3 * p_min, 1 - 3 * p_min]])
+    t1 = np.array([[1.0, 0.0]])
+    loss_of = lambda v: cross_entropy(np.clip(v, 0, 1), t1, p_min=p_min)[0]
+    h = p_min / 1000
+    _, dp = cross_entropy(p, t1, p_min=p_min)
+    num = (loss_of(p + [[h, 0]]) - loss_of(p - [[h, 0]])) / (2 * h)
+    assert dp[0, 0] == pytest.approx(-1 / (3 * p_min), rel=1e-14)
+    assert num == pytest.approx(dp[0, 0], rel=1e-5)
+    # ... and below it the returned loss really is flat
+    q = np.array([[p_min / 2, 1 - p_min / 2]])
+    assert loss_of(q + [[p_min / 10, 0]]) == loss_of(q - [[p_min / 10, 0]])
+    assert cross_entropy(q, t1, p_min=p_min)[1][0, 0] == 0
+
+
+def test_cross_entropy_keyword_is_p_min():
+    p, t = np.array([[1e-9, 1 - 1e-9]]), np.array([[1.0, 0.0]])
+    assert cross_entropy(p, t, p_min=1e-6)[0] == pytest.approx(-np.log(1e-6))
+    assert cross_entropy(p, t)[0] == pytest.approx(-np.log(1e-9))
+    with pytest.raises(TypeError):
+        cross_entropy(p, t, eps=1e-6)
 
 
 # --------------------------------------------------------------------------- dtype
@@ -207,6 +244,7 @@ BAD = [
     (cross_entropy, dict(p=P, t=np.array([[1.0, 1.0]])), r"each row of t must sum to 1.*\[2, 2\]"),
     (cross_entropy, dict(p=P, t=np.array([[-1.0, 2.0]])), r"t must be one-hot or probabilities \(>= 0\)"),
     (cross_entropy, dict(p=np.ones((0, 2)), t=np.ones((0, 2))), r"p must have a non-empty batch axis"),
+    (cross_entropy, dict(p=P, t=T, p_min=0.0), r"p_min must be > 0 \(a probability threshold\), got 0\.0"),
     (softmax_cross_entropy, dict(logits=np.ones(3), labels=np.array([0])), r"logits must be a 2-D array of shape \(N, K\), got 1-D"),
     (softmax_cross_entropy, dict(logits=np.ones((2, 3)), labels=np.array([0, 3])), r"labels must lie in \[0, 3\).*K=3.*\[0, 3\]"),
     (softmax_cross_entropy, dict(logits=np.ones((2, 3)), labels=np.array([-1, 0])), r"labels must lie in \[0, 3\).*\[-1, 0\]"),

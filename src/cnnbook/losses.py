@@ -11,7 +11,8 @@ so every gradient below carries the factor 1/N.  With N = 1 the per-sample
 formulas of the derivations hold exactly:
 
 * MSE: :math:`E_n = \tfrac12 \sum_i (t_i - y_i)^2`, :math:`\partial E_n/\partial y_i = y_i - t_i`.
-* cross-entropy: :math:`E_n = -\sum_i t_i \ln p_i`, :math:`\partial E_n/\partial p_i = -t_i / p_i`.
+* cross-entropy: :math:`E_n = -\sum_i t_i \ln p_i`, :math:`\partial E_n/\partial p_i = -t_i / p_i`
+  (for :math:`p_i \ge p_{\min}`; below the clip threshold the loss is flat and the gradient 0).
 * softmax + cross-entropy: :math:`\partial E_n/\partial z_i = \operatorname{softmax}(z)_i - t_i`.
 """
 
@@ -55,15 +56,22 @@ def _check_targets(t: np.ndarray, name: str) -> None:
         )
 
 
-def cross_entropy(p, t, *, eps: float = 1e-12):
-    """Mean (over the batch) of E_n = -sum_i t_i * ln p_i, for probabilities p.
+def cross_entropy(p, t, *, p_min: float = 1e-12):
+    """Mean (over the batch) of E_n = -sum_i t_i * ln max(p_i, p_min), for probabilities p.
 
     p: (N, K) probabilities in [0, 1]; t: (N, K) one-hot or probability targets.
-    p is clipped to [eps, 1] inside the logarithm and the division so that a
-    zero probability gives a large but finite loss and gradient.  Returns
-    (loss, dp) with dp = -t / p / N.  For logits use softmax_cross_entropy,
-    which never forms p and is exact where this one clips.
+    p_min (> 0; a probability threshold, not machine epsilon): p is clipped to
+    [p_min, 1] inside the logarithm, so that a zero probability gives a large
+    but finite loss, capped at -ln p_min per unit of target.
+
+    Returns (loss, dp) with dp the derivative of the loss returned: -t / p / N
+    where p >= p_min, and 0 where p < p_min, because there the clipped loss
+    does not depend on p.  (Dividing by p_min instead would return the slope of
+    a loss this function does not compute.)  For logits use
+    softmax_cross_entropy, which never forms p and is exact where this one clips.
     """
+    if not p_min > 0:
+        raise ValueError(f"p_min must be > 0 (a probability threshold), got {p_min!r}")
     p = as_array(p, "p")
     t = as_array(t, "t")
     check_ndim(p, "p", 2, "(N, K)")
@@ -72,10 +80,12 @@ def cross_entropy(p, t, *, eps: float = 1e-12):
     if np.any((p < 0) | (p > 1)) or not np.all(np.isfinite(p)):
         raise ValueError(f"p must hold probabilities in [0, 1], got values in [{p.min()}, {p.max()}]")
     _check_targets(t, "t")
-    pc = np.clip(p, eps, 1)
+    clipped = p < p_min
+    pc = np.where(clipped, 1, p)  # the loss uses p_min there; the gradient is 0 there
     # Only entries with t > 0 contribute; skipping the others avoids 0 * log(0).
-    loss = -np.sum(np.where(t > 0, t * np.log(pc), 0)) / n
-    return loss, (-t / pc / n).astype(np.result_type(p, t), copy=False)
+    loss = -np.sum(np.where(t > 0, t * np.log(np.where(clipped, p_min, p)), 0)) / n
+    dp = np.where(clipped, 0, -t / pc / n)
+    return loss, dp.astype(np.result_type(p, t), copy=False)
 
 
 def softmax_cross_entropy(logits, labels):

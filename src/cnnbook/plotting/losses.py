@@ -11,6 +11,8 @@ every view of its grid in advance).
   target, followed by panels of curves (losses and their gradients).
 * :func:`plot_layer_gradients` -- gradient magnitude per layer on a log axis
   (one line per activation), with optional bound lines.
+* :func:`plot_gradient_ratio` -- the returned logit gradient over the true one
+  against the logit gap, one line per way of computing it, with marked gaps.
 """
 
 from __future__ import annotations
@@ -28,6 +30,9 @@ COLOURS = {
     "sigmoid": "#d55e00",
     "tanh": "#009e73",
     "ReLU": "#0072b2",
+    "fused": "#0072b2",
+    "unfused": "#009e73",
+    "clipped": "#d55e00",
 }
 
 _YSCALES = ("linear", "log", "symlog")
@@ -250,6 +255,59 @@ def plot_layer_gradients(
         ax.set_ylim(*ylim)
     ax.grid(True, which="major", alpha=0.3)
     ax.legend(fontsize=8, loc="best")
+    if title:
+        ax.set_title(title, fontsize=10)
+    return fig
+
+
+# Line styles of plot_gradient_ratio, so that curves lying on top of each other stay visible.
+_RATIO_STYLES = ({"lw": 4.0, "alpha": 0.45}, {"lw": 1.8, "ls": "--"}, {"lw": 1.8},
+                 {"lw": 1.4, "ls": "-."}, {"lw": 1.4, "ls": ":"})
+
+
+def plot_gradient_ratio(
+    gap,
+    ratios: Mapping[str, Sequence[float]],
+    *,
+    marks: Mapping[str, float] | None = None,
+    xlabel: str = "logit gap $g$ (true class $g$ below the other)",
+    title: str | None = None,
+) -> Figure:
+    """Returned over true logit gradient against the logit gap, on a log x axis.
+
+    gap: (M,) positive logit gaps, increasing.  ratios: {path label: (M,)
+    ratios}; a NaN (the path returned no number) leaves a hole in that line.
+    marks: {label: gap} drawn as dotted vertical lines with their label (the
+    clip threshold, an overflow, ...).  Returns a Figure with one axes,
+    y from 0 to a little above 1.
+    """
+    gap = _as_1d(gap, "gap")
+    if gap.size < 2 or np.any(gap <= 0) or np.any(np.diff(gap) <= 0):
+        raise ValueError("gap must hold at least two positive, increasing values (a log axis)")
+    if not ratios:
+        raise ValueError("ratios must hold at least one curve")
+    fig = Figure(figsize=(7.2, 3.8))
+    fig.subplots_adjust(left=0.1, right=0.97, bottom=0.14, top=0.9 if title else 0.96)
+    ax = fig.add_subplot()
+    for i, (label, ratio) in enumerate(ratios.items()):
+        ratio = _as_1d(ratio, f"ratios[{label!r}]", len(gap))
+        ax.plot(gap, ratio, label=label, color=COLOURS.get(label), **_RATIO_STYLES[i % len(_RATIO_STYLES)])
+    for j, (label, where) in enumerate((marks or {}).items()):
+        if not gap[0] <= where <= gap[-1]:
+            raise ValueError(f"marks[{label!r}] = {where!r} lies outside the gap range [{gap[0]}, {gap[-1]}]")
+        ax.axvline(where, color="0.4", lw=0.9, ls=":")
+        # labels alternate right and left of their line, so that two close lines stay readable
+        ax.annotate(label, (where, 0.5), xytext=(4 if j % 2 == 0 else -4, 0), textcoords="offset points",
+                    fontsize=8, color="0.25", rotation=90, va="center", ha="left" if j % 2 == 0 else "right")
+    ax.set_xscale("log")
+    ax.set_xlim(gap[0], gap[-1])
+    ax.set_ylim(-0.05, 1.15)
+    ax.axhline(1, color="0.7", lw=0.6, zorder=0)
+    ax.axhline(0, color="0.7", lw=0.6, zorder=0)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("returned / true $\\partial E/\\partial z$")
+    ax.grid(True, which="major", alpha=0.3)
+    ax.legend(fontsize=8, loc="center left")
     if title:
         ax.set_title(title, fontsize=10)
     return fig
