@@ -20,10 +20,18 @@ Layers (arguments as in ``cnnbook``; shapes NCHW):
 - ``softmax_cross_entropy(z, t)``: t one-hot or probabilities (N, K), mean over the batch
 - ``maxpool2d(x, *, size, stride)``, ``avgpool2d(x, *, size, stride)``: x (N, C, H, W)
 - ``conv2d(x, w, b, *, stride, pad)``: x (N, C, H, W), w (F, C, KH, KW), b (F,)
+- ``flatten(x)``: (N, C, H, W) -> (N, C*H*W) in C order
+
+Whole networks (a chain of these layers ending in softmax cross-entropy):
+``network(layers, params, x, t)`` returns every activation, every delta and every parameter
+gradient of one forward and backward pass; ``train_sgd(layers, params, x, t, batches, lr=...,
+momentum=...)`` replays minibatch SGD with momentum. ``jit_vjp(layer, **hyper)`` returns a compiled
+forward-and-backward function for timing.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 
 os.environ.setdefault("JAX_PLATFORMS", "cpu")   # never look for an accelerator
@@ -66,7 +74,11 @@ def _pool(x, *, size, stride, kind):
 
 def _conv2d(x, w, b, *, stride=1, pad=0):
     (sh, sw), (ph, pw) = _pair(stride, "stride"), _pair(pad, "pad")
-    y = lax.conv_general_dilated(x, w, window_strides=(sh, sw), padding=[(ph, ph), (pw, pw)],
+    # Pad first, then a VALID convolution: with the padding inside conv_general_dilated, XLA's CPU
+    # compiler aborts the process on the backward pass of some shapes (jaxlib 0.10, e.g. x (1, 1, 3, 4),
+    # w (1, 1, 3, 2), stride 2, pad 1: "Window dimensions do not match RHS shape").
+    x = jnp.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
+    y = lax.conv_general_dilated(x, w, window_strides=(sh, sw), padding="VALID",
                                  dimension_numbers=("NCHW", "OIHW", "NCHW"),
                                  precision=lax.Precision.HIGHEST)
     return y + b[None, :, None, None]
@@ -85,6 +97,7 @@ LAYERS = {
     "maxpool2d": lambda x, *, size=2, stride=None: _pool(x, size=size, stride=stride, kind="max"),
     "avgpool2d": lambda x, *, size=2, stride=None: _pool(x, size=size, stride=stride, kind="avg"),
     "conv2d": _conv2d,
+    "flatten": lambda x: x.reshape(x.shape[0], -1),
 }
 """Every layer of the reference, by name."""
 
@@ -112,3 +125,117 @@ def vjp(layer: str, dy, *arrays, **hyper) -> tuple[np.ndarray, ...]:
     if dy.shape != y.shape:
         raise ValueError(f"dy must have the output's shape {tuple(y.shape)}, got {dy.shape}")
     return tuple(np.asarray(g) for g in pullback(jnp.asarray(dy)))
+
+
+# --------------------------------------------------------------------------- whole networks
+
+
+def _check_layers(layers, params) -> list:
+    out = []
+    for i, spec in enumerate(layers):
+        if len(spec) != 3:
+            raise ValueError(f"layers[{i}] must be (layer name, parameter names, hyper dict), got {spec!r}")
+        name, names, hyper = spec
+        _layer(name)
+        missing = [k for k in names if k not in params]
+        if missing:
+            raise ValueError(f"layers[{i}] names parameters {missing} that params does not hold")
+        out.append((name, tuple(names), dict(hyper)))
+    return out
+
+
+def _chain(layers, params, x, eps=None):
+    """The activations a^1, ..., a^L of the chain; eps[l - 1] (zeros) is added to a^l, so that the
+    gradient with respect to it is the delta of layer l."""
+    acts, a = [], x
+    for l, (name, names, hyper) in enumerate(layers):
+        a = LAYERS[name](a, *(params[k] for k in names), **hyper)
+        if eps is not None:
+            a = a + eps[l]
+        acts.append(a)
+    return acts
+
+
+def network(layers, params, x, t) -> dict:
+    r"""One forward and backward pass of a whole network, by JAX (float64).
+
+    layers: a list of ``(layer name, parameter names, hyper)``, e.g.
+    ``[("conv2d", ("0.w", "0.b"), {"pad": 1}), ("relu", (), {}), ("flatten", (), {}),
+    ("fc", ("3.w", "3.b"), {})]``; the last layer's output is the logits.
+    params: {name: array}; x: the input :math:`a^0`; t: one-hot targets (N, K).
+    The loss is softmax cross-entropy, the mean over the batch.
+
+    Returns a dict with ``"loss"`` (float), ``"a"`` (the list :math:`a^1, \dots, a^L`),
+    ``"delta"`` (the list :math:`\delta^0 = \partial E/\partial x, \delta^1, \dots, \delta^L`,
+    :math:`\delta^l = \partial E/\partial a^l`) and ``"grads"`` ({name: dE/dparam}).
+    The deltas are computed as gradients with respect to zero arrays added to each output.
+    """
+    layers = _check_layers(layers, params)
+    p = {k: jnp.asarray(np.asarray(v, dtype=np.float64)) for k, v in params.items()}
+    x, t = _arrays((x, t))
+
+    @jax.jit
+    def run(p, x, t):
+        acts = _chain(layers, p, x)
+        eps = [jnp.zeros_like(a) for a in acts]
+        loss = lambda p, x, eps: _softmax_cross_entropy(_chain(layers, p, x, eps)[-1], t)
+        return acts, jax.value_and_grad(loss, argnums=(0, 1, 2))(p, x, eps)
+
+    acts, (value, (g_p, g_x, g_eps)) = run(p, x, t)
+    return {"loss": float(value), "a": [np.asarray(a) for a in acts],
+            "delta": [np.asarray(g_x)] + [np.asarray(g) for g in g_eps],
+            "grads": {k: np.asarray(g_p[k]) for k in params}}
+
+
+def train_sgd(layers, params, x, t, batches, *, lr, momentum=0.0) -> tuple[dict, np.ndarray]:
+    r"""Minibatch SGD with momentum, computed by JAX (float64): for each index array ``idx`` in
+    ``batches``, the gradient g of the mean softmax cross-entropy on ``x[idx], t[idx]``, then
+    :math:`m \leftarrow \mu m + g`, :math:`\theta \leftarrow \theta - \eta m` (m starts at 0).
+
+    Returns the final parameters {name: array} and the loss of every step (before its update).
+    One compiled step per distinct batch size.
+    """
+    layers = _check_layers(layers, params)
+    p = {k: jnp.asarray(np.asarray(v, dtype=np.float64)) for k, v in params.items()}
+    m = {k: jnp.zeros_like(v) for k, v in p.items()}
+    x, t = (np.asarray(a, dtype=np.float64) for a in (x, t))
+
+    @jax.jit
+    def step(p, m, xb, tb):
+        value, g = jax.value_and_grad(lambda p: _softmax_cross_entropy(_chain(layers, p, xb)[-1], tb))(p)
+        m = {k: momentum * m[k] + g[k] for k in p}
+        return {k: p[k] - lr * m[k] for k in p}, m, value
+
+    losses = []
+    for idx in batches:
+        p, m, value = step(p, m, jnp.asarray(x[idx]), jnp.asarray(t[idx]))
+        losses.append(value)
+    return {k: np.asarray(v) for k, v in p.items()}, np.asarray(jnp.stack(losses)) if losses else np.zeros(0)
+
+
+def as_jax(*arrays):
+    """The arrays as JAX float64 arrays (on the CPU), e.g. to build them before a timed call."""
+    out = tuple(jnp.asarray(np.asarray(a, dtype=np.float64)) for a in arrays)
+    return out if len(out) != 1 else out[0]
+
+
+def jit_vjp(layer: str, **hyper):
+    """A compiled function ``step(dy, *arrays) -> (y, *grads)``: the layer's output and the
+    gradients of sum(y * dy), as JAX arrays (``np.asarray`` converts them), waited for (``block_until_ready``), so that a timer
+    around a call measures the whole computation. Build the arrays with :func:`as_jax` and call
+    once before timing: the first call per shape compiles."""
+    _layer(layer)
+    return _jit_vjp(layer, tuple(sorted(hyper.items())))
+
+
+@functools.lru_cache(maxsize=None)
+def _jit_vjp(layer: str, hyper: tuple):
+    """One compiled function per layer and hyper-parameters (cached: a new jax.jit would recompile)."""
+    fn, hyper = LAYERS[layer], dict(hyper)
+
+    @jax.jit
+    def step(dy, *arrays):
+        y, pullback = jax.vjp(lambda *a: fn(*a, **hyper), *arrays)
+        return (y, *pullback(dy))
+
+    return lambda dy, *arrays: jax.block_until_ready(step(dy, *arrays))
