@@ -33,3 +33,14 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "cnnbook"))
 @pytest.fixture
 def rng():
     return np.random.default_rng(20240521)
+
+
+@pytest.fixture(scope="session")
+def playwright_driver():
+    """One playwright driver per test process: its sync API allows one at a time, and both browser
+    tests (the HTML book and JupyterLab) keep session browsers and may share a worker.  Request it
+    only after checking that playwright and the browser exist (test_book._browser_or_skip)."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        yield pw

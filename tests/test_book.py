@@ -35,10 +35,13 @@ from urllib.parse import unquote, urlsplit
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
+# One worker runs every test of this module (--dist loadgroup), so the book is built once; the
+# fixtures are session-scoped, so other tests that run in between on that worker do not tear them down.
+pytestmark = pytest.mark.xdist_group("book")
 CHROMIUM = Path("/usr/bin/chromium")
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def html_dir() -> Path:
     if os.environ.get("CNNBOOK_HTML"):
         return Path(os.environ["CNNBOOK_HTML"])
@@ -121,10 +124,10 @@ def _browser_or_skip():
         pytest.skip(reason)
 
 
-@pytest.fixture(scope="module")
-def browser_page(html_dir):
+@pytest.fixture(scope="session")
+def browser_page(html_dir, request):
     _browser_or_skip()
-    from playwright.sync_api import sync_playwright
+    pw = request.getfixturevalue("playwright_driver")
 
     handler = functools.partial(_QuietHandler, directory=str(html_dir))
     server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), handler)
@@ -140,23 +143,22 @@ def browser_page(html_dir):
             log["external"].append(url)
             route.abort()
 
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(
-            executable_path=str(CHROMIUM),
-            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync", "--no-first-run"],
-        )
-        page = browser.new_page(viewport={"width": 1280, "height": 1000})
-        page.route("**/*", route)
-        page.on("console", lambda m: m.type == "error" and log["errors"].append(m.text))
-        page.on("pageerror", lambda e: log["errors"].append(str(e)))
-        page.on("response", lambda r: r.status >= 400 and log["failed"].append(f"{r.status} {r.url}"))
-        try:
-            yield page, base, log
-        finally:
-            browser.close()
-            server.shutdown()
-            server.server_close()
+    browser = pw.chromium.launch(
+        executable_path=str(CHROMIUM),
+        args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+              "--disable-component-update", "--disable-sync", "--no-first-run"],
+    )
+    page = browser.new_page(viewport={"width": 1280, "height": 1000})
+    page.route("**/*", route)
+    page.on("console", lambda m: m.type == "error" and log["errors"].append(m.text))
+    page.on("pageerror", lambda e: log["errors"].append(str(e)))
+    page.on("response", lambda r: r.status >= 400 and log["failed"].append(f"{r.status} {r.url}"))
+    try:
+        yield page, base, log
+    finally:
+        browser.close()
+        server.shutdown()
+        server.server_close()
 
 
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):

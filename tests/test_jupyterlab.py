@@ -58,6 +58,8 @@ from _jupyterlab import (check_explorer, inspect_notebook, lab_server, open_note
 from test_book import CHROMIUM, _browser_or_skip
 
 ROOT = Path(__file__).resolve().parent.parent
+# The server and the browser are session fixtures: with two test workers each starts its own, and
+# the chapters are shared out between them.
 SHOTS = ROOT / "_build" / "screenshots" / "jupyterlab"
 RUN_TIMEOUT = float(os.environ.get("CNNBOOK_LAB_TIMEOUT", "300"))
 
@@ -84,7 +86,7 @@ def _chapters() -> list[str]:
 CHAPTERS = _chapters()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def lab(tmp_path_factory):
     _browser_or_skip()
     if importlib.util.find_spec("jupyterlab_myst") is None:
@@ -96,26 +98,24 @@ def lab(tmp_path_factory):
         yield server
 
 
-@pytest.fixture(scope="module")
-def browser(lab):
+@pytest.fixture(scope="session")
+def browser(lab, request):
     """One Chromium and one browser context for all notebooks (JupyterLab's scripts load from the
     cache after the first page).  Requests to other hosts go to a dead proxy, so they fail; the
     page fixture reports them.  (A playwright route would do the same but disables the cache.)"""
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(
-            executable_path=str(CHROMIUM),
-            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync", "--no-first-run",
-                  f"--proxy-server=http://127.0.0.1:{_dead_port()}", "--proxy-bypass-list=127.0.0.1"],
-        )
-        context = browser.new_context(viewport={"width": 1280, "height": 1000})
-        try:
-            yield context
-        finally:
-            context.close()
-            browser.close()
+    pw = request.getfixturevalue("playwright_driver")
+    browser = pw.chromium.launch(
+        executable_path=str(CHROMIUM),
+        args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+              "--disable-component-update", "--disable-sync", "--no-first-run",
+              f"--proxy-server=http://127.0.0.1:{_dead_port()}", "--proxy-bypass-list=127.0.0.1"],
+    )
+    context = browser.new_context(viewport={"width": 1280, "height": 1000})
+    try:
+        yield context
+    finally:
+        context.close()
+        browser.close()
 
 
 def _dead_port() -> int:
