@@ -5,7 +5,7 @@ over the sample's entries, and the batch loss is the **mean over the batch**
 (the first axis, N):
 
 .. math::
-    E = \frac{1}{N} \sum_{n=1}^{N} E_n
+    E = \frac{1}{N} \sum_{n=0}^{N-1} E_n
 
 so every gradient below carries the factor 1/N.  With N = 1 the per-sample
 formulas of the derivations hold exactly:
