@@ -35,8 +35,9 @@ from urllib.parse import unquote, urlsplit
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-# One worker runs every test of this module (--dist loadgroup), so the book is built once; the
-# fixtures are session-scoped, so other tests that run in between on that worker do not tear them down.
+# The tests of this module go to one worker (--dist loadgroup); the fixtures are session-scoped,
+# so other tests that run in between on that worker do not tear them down; and the build is
+# serialised by a lock (html_dir) in case another worker asks for it too.
 pytestmark = pytest.mark.xdist_group("book")
 CHROMIUM = Path("/usr/bin/chromium")
 
@@ -46,8 +47,17 @@ def html_dir() -> Path:
     if os.environ.get("CNNBOOK_HTML"):
         return Path(os.environ["CNNBOOK_HTML"])
     # scripts/build.sh reuses _build/html only when it is a strict build of exactly the
-    # current sources (scripts/book_stamp.py); otherwise it builds the book from scratch.
-    result = subprocess.run(["bash", "scripts/build.sh"], cwd=ROOT, capture_output=True, text=True)
+    # current sources (scripts/book_stamp.py); otherwise it builds the book from scratch. Two test
+    # workers must never build at once (one would clear the pages the other is checking): the
+    # second waits for the lock, then finds a fresh build.
+    import fcntl
+    import hashlib
+    import tempfile
+
+    lock = Path(tempfile.gettempdir()) / f"cnnbook-build-{hashlib.sha256(str(ROOT).encode()).hexdigest()[:12]}.lock"
+    with open(lock, "w") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        result = subprocess.run(["bash", "scripts/build.sh"], cwd=ROOT, capture_output=True, text=True)
     if result.returncode != 0:
         pytest.fail("the strict book build failed:\n" + (result.stdout + result.stderr)[-6000:])
     return ROOT / "_build" / "html"
