@@ -308,6 +308,8 @@ _MODEL_JS = """() => window.jupyterapp.shell.currentWidget.content.widgets.map((
     i, type: c.model.type,
     tags: c.model.getMetadata('tags') || [],
     outputs: c.model.type === 'code' ? c.model.outputs.toJSON() : [],
+    source: c.model.type === 'markdown' ? c.model.sharedModel.getSource() : '',
+    user_expressions: c.model.getMetadata('user_expressions') || [],
 }))"""
 
 
@@ -350,6 +352,16 @@ def inspect_notebook(page, lab: Lab) -> Report:
             elif o.get("output_type") == "stream" and o.get("name") == "stderr" and "Traceback" in o.get("text", ""):
                 p.append(f"cell {c['i']}: a traceback printed to stderr: "
                          + _first_line(o["text"].strip().splitlines()[-1]))
+        # {eval} numbers: jupyterlab-myst evaluates them when the cell is run and keeps the results
+        # in the cell's metadata; a failed or never-evaluated one leaves the reader without it
+        results = {e.get("expression"): e.get("result", {}) for e in c["user_expressions"]}
+        for expr in re.findall(r"\{eval\}`([^`]*)`", c["source"]):
+            r = results.get(expr)
+            if r is None:
+                p.append(f"cell {c['i']}: the number {{eval}}`{expr}` was never evaluated")
+            elif r.get("status") != "ok":
+                p.append(f"cell {c['i']}: the number {{eval}}`{expr}` fails: {r.get('ename')}: "
+                         + _first_line(r.get("evalue", "")))
     # give widgets and MyST cross-references a moment to settle
     page.wait_for_timeout(500)
     loading_deadline = time.monotonic() + 30

@@ -16,6 +16,8 @@ code cell has an execution count (or Run All stopped at an error), then fail on
   and anything jupyterlab-myst shows as its yellow warning span: a reference it cannot resolve
   ("Cross Reference Not Found", e.g. an ``{eq}`` to another notebook's label) or math KaTeX
   cannot typeset;
+- an ``{eval}`` number in the prose that failed or was never evaluated (jupyterlab-myst keeps
+  the results in the cell's ``user_expressions`` metadata);
 - a link that does not resolve: a relative link (jupyterlab-myst turns it into ``/files/<path>``)
   must name a file of the book, an in-page ``#anchor`` an element of the page (links to other
   sites are not fetched);
@@ -295,3 +297,28 @@ def test_canary_notebook_trips_every_check(lab, page):
     assert "_canary.png" in shots and "_canary_summary0.png" in shots, shots
     for f in SHOTS.glob("_canary*.png"):
         f.unlink()
+
+
+def test_canary_numbers_from_the_run(lab, page):
+    """The {eval} numbers: one from the run shows, one whose name the kernel lacks is reported.
+    (A notebook of its own: an error cell, as in the canary above, stops Run All before
+    jupyterlab-myst evaluates the Markdown cells' expressions, so it would hide this case.)"""
+    import nbformat
+
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.cells = [nbformat.v4.new_code_cell("peak_text = f'{1.1269280110429727:.3f}'"),
+                nbformat.v4.new_markdown_cell("The peak is at {eval}`peak_text`."),
+                nbformat.v4.new_markdown_cell("A number the run never made: {eval}`no_such_number`.")]
+    name = "_canary_eval.ipynb"
+    nbformat.write(nb, lab.root / name)
+    try:
+        problems, timing = _check_notebook(page, lab, name)
+        shown = page.locator(".jp-MarkdownCell").nth(0).inner_text()
+    finally:
+        (lab.root / name).unlink()
+        for f in SHOTS.glob("_canary_eval*.png"):
+            f.unlink()
+    assert "The peak is at 1.127." in shown, shown
+    assert problems == ["cell 2: the number {eval}`no_such_number` fails: NameError: "
+                        "name 'no_such_number' is not defined"], problems
