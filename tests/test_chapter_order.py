@@ -33,8 +33,11 @@ INTRODUCED = {
     "conv": "convolution",
     "conv.im2col": "fast_code",
     "conv.col2im": "fast_code",
+    "matrices": "conv_family",
     "model": "cnn",
     "data": "cnn",
+    "training": "training",
+    "timing": "fast_code",
 }
 
 
