@@ -9,7 +9,7 @@
 * :data:`check_conv_kernel_grad_2d` -- the same for one channel, x (H, W).
 * :data:`check_dw_typos` -- ``fn(expansion, x_shape, kernel_shape, stride) -> (wrong, missing)``:
   the wrong and the missing terms of a hand-written expansion of dE/dw (one channel, no padding),
-  each a set of ``((u, v), ((i, j), (p, q)))``, the kernel entry and the term delta[i, j] * x[p, q].
+  each a set of ``((u, v), ((i, j), (P, Q)))``, the kernel entry and the term delta[i, j] * x[P, Q].
   First case: the Tencent Cloud article's expansions (:data:`TENCENT_DW`). The right terms are found
   by computation with ``conv2d_backward`` (:func:`expansion_terms`).
 
@@ -339,9 +339,9 @@ check_conv_kernel_grad_2d = Checker(
 
 # --------------------------------------------------------------------------- the article's typos in dE/dw
 #
-# An expansion of dE/dw written out by hand: {(u, v): [term, ...]}, where a term ((i, j), (p, q))
-# stands for delta[i, j] * x[p, q] (indices from 0, no padding).  The right terms of dE/dw[u, v] are
-# found by computation: dE/dw is bilinear in (delta, x), so the coefficient of delta[i, j] * x[p, q]
+# An expansion of dE/dw written out by hand: {(u, v): [term, ...]}, where a term ((i, j), (P, Q))
+# stands for delta[i, j] * x[P, Q] (indices from 0, no padding).  The right terms of dE/dw[u, v] are
+# found by computation: dE/dw is bilinear in (delta, x), so the coefficient of delta[i, j] * x[P, Q]
 # in dE/dw[u, v] is what cnnbook's conv2d_backward returns for the unit arrays delta = e_ij, x = e_pq.
 
 TENCENT_DW = {
@@ -351,8 +351,8 @@ TENCENT_DW = {
     (1, 1): [((0, 0), (1, 1)), ((0, 1), (1, 2)), ((2, 1), (1, 0)), ((2, 2), (1, 1))],
 }
 """The kernel gradient of the Tencent Cloud article's example (3x3 input, 2x2 kernel, stride 1) as the
-article writes it out by hand, moved to 0-based indices: {(u, v): [((i, j), (p, q)), ...]} for
-dE/dw[u, v] = sum of delta[i, j] * x[p, q].  Three of its sixteen terms are wrong."""
+article writes it out by hand, moved to 0-based indices: {(u, v): [((i, j), (P, Q)), ...]} for
+dE/dw[u, v] = sum of delta[i, j] * x[P, Q].  Three of its sixteen terms are wrong."""
 
 _SUBSCRIPT = str.maketrans("0123456789", "₀₁₂₃₄₅₆₇₈₉")
 
@@ -369,7 +369,7 @@ def _term_text(uv, term) -> str:
 def expansion_terms(x_shape, kernel_shape, stride):
     """The right expansion of dE/dw for one channel and no padding, found by computation.
 
-    Returns {(u, v): set of ((i, j), (p, q))}: the terms delta[i, j] * x[p, q] of dE/dw[u, v], read
+    Returns {(u, v): set of ((i, j), (P, Q))}: the terms delta[i, j] * x[P, Q] of dE/dw[u, v], read
     off cnnbook's conv2d_backward applied to unit arrays (dE/dw is bilinear in delta and x).
     """
     x_shape, kernel_shape = tuple(int(k) for k in x_shape), tuple(int(k) for k in kernel_shape)
@@ -389,12 +389,12 @@ def expansion_terms(x_shape, kernel_shape, stride):
 
 
 def evaluate_expansion(terms, x, delta) -> float | None:
-    """sum of delta[i, j] * x[p, q] over the terms; None if an index lies outside delta or x."""
+    """sum of delta[i, j] * x[P, Q] over the terms; None if an index lies outside delta or x."""
     total = 0.0
-    for (i, j), (p, q) in terms:
-        if not (0 <= i < delta.shape[0] and 0 <= j < delta.shape[1] and 0 <= p < x.shape[0] and 0 <= q < x.shape[1]):
+    for (i, j), (P, Q) in terms:
+        if not (0 <= i < delta.shape[0] and 0 <= j < delta.shape[1] and 0 <= P < x.shape[0] and 0 <= Q < x.shape[1]):
             return None
-        total += delta[i, j] * x[p, q]
+        total += delta[i, j] * x[P, Q]
     return total
 
 
@@ -430,8 +430,8 @@ def _as_term_set(value, what):
         return out
     except (TypeError, ValueError):
         raise AssertionError(
-            f"[bad_return]: {what} must be a set (or list) of ((u, v), ((i, j), (p, q))): the kernel entry "
-            f"and the term delta[i, j] * x[p, q]; got {value!r:.200}") from None
+            f"[bad_return]: {what} must be a set (or list) of ((u, v), ((i, j), (P, Q))): the kernel entry "
+            f"and the term delta[i, j] * x[P, Q]; got {value!r:.200}") from None
 
 
 _TYPO_CASES = {}

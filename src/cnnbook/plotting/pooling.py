@@ -122,12 +122,12 @@ def pooling_view_html(x, *, size, stride=None, mode="max", dy=None, fmt="{:.4g}"
     if mode == "max":
         colours.update({p: HIGHLIGHT_2 for p in tied})
         colours.update({(int(p), int(q)): HIGHLIGHT for p, q in np.argwhere(count > 0)})
-        routes, routes_caption = count, "windows that chose x<sub>pq</sub>"
+        routes, routes_caption = count, "windows that chose x<sub>PQ</sub>"
         keys.append((HIGHLIGHT, "chosen maximum"))
         if tied:
             keys.append((HIGHLIGHT_2, "tied, not chosen"))
     else:
-        routes, routes_caption = covered, "windows containing x<sub>pq</sub>"
+        routes, routes_caption = covered, "windows containing x<sub>PQ</sub>"
     if np.any(covered == 0):
         keys.append((UNCOVERED, "in no window"))
     key = " ".join(f'<span style="background:{c};padding:0 4px">{text}</span>' for c, text in keys)
