@@ -83,7 +83,9 @@ def scan_cell(source: str, exact: list[str]) -> list[str]:
             problems.append(f"{what} typed into the prose: {m.group(0).strip()!r} "
                             f"(timings and speed-ups always come from the run: use {{eval}})")
     declared = {_norm(e) for e in exact}
-    for m in NUMBER.finditer(text):
+    # TeX commands become blanks, so that 4.9\cdot10^{-324} is read like 4.9 \cdot 10^{-324}
+    bare = re.sub(r"\\[A-Za-z]+", lambda m: " " * len(m.group(0)), text)
+    for m in NUMBER.finditer(bare):
         if any(m.start() in r for r in timed):
             continue
         tok = _norm(m.group(0))
@@ -165,6 +167,7 @@ def _code(source):
     ("It reaches 98% accuracy.", [], "'98%' is neither"),
     ("The step is $h = 10^{-6}$.", [], "'10^{-6}' is neither"),
     ("about 10⁷ operations", [], "'10⁷' is neither"),
+    ("$2^{-1074} \\approx 4.9\\cdot10^{-324}$", ["4.9"], "'10^{-324}' is neither"),
     ("clipped at 1e-12", [], "'1e-12' is neither"),
     ("The loop takes 3 s.", [], "a timing typed into the prose: '3 s'"),
     ("one step takes 12.5 ms", ["12.5"], "a timing typed"),

@@ -148,8 +148,8 @@ BAD = [
     (log_softmax, dict(z=np.float64(1.0)), r"z must have at least one dimension"),
     (log_softmax, dict(z=np.ones(3), axis=2), r"axis 2 is out of range for z of shape \(3,\)"),
     (log_softmax, dict(z=np.ones(3), axis=1.0), r"axis must be an int, got 1\.0"),
-    (softmax_jacobian, dict(z=np.ones((2, 3))), r"z must be a 1-D array of shape \(n,\).*got 2-D shape \(2, 3\)"),
-    (softmax_forward, dict(z=np.ones(3)), r"z must be a 2-D array of shape \(N, n\), got 1-D shape \(3,\)"),
+    (softmax_jacobian, dict(z=np.ones((2, 3))), r"z must be a 1-D array of shape \(K,\).*got 2-D shape \(2, 3\)"),
+    (softmax_forward, dict(z=np.ones(3)), r"z must be a 2-D array of shape \(N, K\), got 1-D shape \(3,\)"),
     (softmax_forward, dict(z=np.ones((1, 2, 3))), r"z must be a 2-D array.*got 3-D shape \(1, 2, 3\)"),
 ]
 

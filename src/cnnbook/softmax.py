@@ -53,26 +53,26 @@ def log_softmax(z, axis: int = -1):
 
 
 def softmax_jacobian(z):
-    """Jacobian dy/dz of softmax for one vector z of shape (n,): (n, n).
+    """Jacobian dy/dz of softmax for one vector z of K logits, shape (K,): (K, K).
 
     Entry (i, j) is dy_i/dz_j = y_i * (1 - y_i) if i == j, else -y_i * y_j.
     """
     z = as_array(z, "z")
-    check_ndim(z, "z", 1, "(n,) -- one vector; use softmax_backward for a batch")
+    check_ndim(z, "z", 1, "(K,) -- one vector; use softmax_backward for a batch")
     y = softmax(z)
     return np.diag(y) - np.outer(y, y)
 
 
 def softmax_forward(z):
-    """Softmax over the last axis of a batch.  z: (N, n).  Returns (y, SoftmaxCache(y))."""
+    """Softmax over the last axis of a batch.  z: (N, K).  Returns (y, SoftmaxCache(y))."""
     z = as_array(z, "z")
-    check_ndim(z, "z", 2, "(N, n)")
+    check_ndim(z, "z", 2, "(N, K)")
     y = softmax(z, axis=1)
     return y, SoftmaxCache(y)
 
 
 def softmax_backward(dy, cache: SoftmaxCache):
-    """dz = dy @ J row by row, computed as y * (dy - sum_j dy_j y_j).  dy: (N, n)."""
+    """dz = dy @ J row by row, computed as y * (dy - sum_j dy_j y_j).  dy: (N, K)."""
     dy = as_array(dy, "dy")
     y = cache.y
     check_same_shape(dy, "dy", y, "the softmax output")

@@ -1,10 +1,10 @@
 """Checkers for the chapter "Softmax".
 
-* :data:`check_softmax_backward` -- ``fn(dy, y) -> dz`` for a batch (N, n), with y
+* :data:`check_softmax_backward` -- ``fn(dy, y) -> dz`` for a batch (N, K), with y
   the softmax output.
-* :data:`check_log_softmax_jacobian` -- ``fn(z) -> (n, n)``, d log y_i / d z_j.
+* :data:`check_log_softmax_jacobian` -- ``fn(z) -> (K, K)``, d log y_i / d z_j.
 
-The first softmax-backward case is square (N = n = 2): a row sum taken without
+The first softmax-backward case is square (N = K = 2): a row sum taken without
 ``keepdims=True`` then broadcasts along the wrong axis and gives wrong numbers
 instead of a shape error.
 """
@@ -22,8 +22,8 @@ DIAGONAL_ONLY = (
 )
 NO_KEEPDIMS = (
     "a shape error hidden by broadcasting: the row sums sum_i dy_i y_i have shape (N,) without "
-    "keepdims=True, and (N, n) - (N,) broadcasts them along the n axis (it only runs at all when "
-    "N = n or N = 1). Use np.sum(dy * y, axis=1, keepdims=True), shape (N, 1)."
+    "keepdims=True, and (N, K) - (N,) broadcasts them along the K axis (it only runs at all when "
+    "N = K or N = 1). Use np.sum(dy * y, axis=1, keepdims=True), shape (N, 1)."
 )
 WRONG_AXIS = (
     "the sum runs over the batch (axis 0) instead of over the outputs of each sample (axis 1): "

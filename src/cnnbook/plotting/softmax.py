@@ -7,9 +7,9 @@ what the chapter asserts).  The explorer views are HTML (bar charts made of
 they render in microseconds, stay sharp at any zoom, and their numbers can be
 selected and searched in the page.
 
-Vocabulary: n classes; ``y`` (n,) probabilities; ``jac`` (n, n) the Jacobian
+Vocabulary: K classes; ``y`` (K,) probabilities; ``jac`` (K, K) the Jacobian
 with ``jac[i, j] = dy_i/dz_j`` (row i = output i, column j = logit j);
-``grad`` (n,) the gradient of a loss with respect to the logits.
+``grad`` (K,) the gradient of a loss with respect to the logits.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ MAX_MIX = 0.8
 def _vector(a, name: str) -> np.ndarray:
     a = np.asarray(a, dtype=float)
     if a.ndim != 1 or a.size == 0:
-        raise ValueError(f"{name} must be a non-empty 1-D array (n,), got shape {a.shape}")
+        raise ValueError(f"{name} must be a non-empty 1-D array (K,), got shape {a.shape}")
     if not np.all(np.isfinite(a)):
         raise ValueError(f"{name} must be finite, got {a}")
     return a
@@ -81,7 +81,7 @@ def diverging_colour(value: float, vmax: float) -> str:
 
 
 def probability_bars_html(y, *, target=None, labels=None, caption=None, width: int = 160) -> str:
-    """Horizontal bars of probabilities y (n,) in [0, 1], one row per class.
+    """Horizontal bars of probabilities y (K,) in [0, 1], one row per class.
 
     A bar of probability 1 is ``width`` pixels long; the value is printed
     beside it.  The row of ``target`` (a class index) is highlighted.
@@ -107,7 +107,7 @@ def probability_bars_html(y, *, target=None, labels=None, caption=None, width: i
 
 
 def signed_bars_html(g, *, lim: float, labels=None, caption=None, half_width: int = 90) -> str:
-    """Horizontal bars of signed numbers g (n,) around a centre line.
+    """Horizontal bars of signed numbers g (K,) around a centre line.
 
     A bar of |g_i| = lim is ``half_width`` pixels long (longer values are cut
     at lim and marked with an arrow); positive bars go right (red), negative
@@ -166,8 +166,8 @@ def softmax_view_html(
 ) -> str:
     """One explorer view: logits, probabilities, Jacobian heatmap, loss gradient.
 
-    z (n,) the logits; y = softmax(z / T) (n,); jac (n, n) = dy/dz;
-    grad (n,) = dE/dz for E = -ln y_target, the negative log-probability of
+    z (K,) the logits; y = softmax(z / T) (K,); jac (K, K) = dy/dz;
+    grad (K,) = dE/dz for E = -ln y_target, the negative log-probability of
     class ``target`` (the cross-entropy with a one-hot target).
     jac_vmax and grad_lim fix the colour and bar scales (keep them equal
     across views).
