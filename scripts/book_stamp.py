@@ -12,7 +12,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 STAMP = ROOT / "_build" / ".strict-build.sha256"
-INPUTS = ["book", "src/cnnbook", "scripts/assets", "_config.yml", "_toc.yml",
+INPUTS = ["book", "src/cnnbook", "scripts/assets", "_config.yml", "_toc.yml", "references.bib",
           "package-lock.json", "requirements.txt", "pyproject.toml"]
 
 
