@@ -81,3 +81,123 @@ def test_maxpool_with_nan_takes_the_argmax_route(rng):
     y, cache = pooling.maxpool2d_forward(x, size=2)
     assert np.isnan(y[0, 0, 0, 0]) and cache.argmax[0, 0, 0, 0] == 3
     assert not np.isnan(y[0, 0, 1, 1])
+
+
+# --------------------------------------------------------------------------- dilation, groups, transposed
+
+
+def _spy(monkeypatch, name):
+    """Count the calls of conv.<name> (a private helper that a branch uses)."""
+    calls = []
+    original = getattr(conv, name)
+
+    def wrapper(*args, **kwargs):
+        calls.append(name)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(conv, name, wrapper)
+    return calls
+
+
+# (x_shape, w_shape, stride, pad, dilation, groups, the helper the input gradient takes)
+FAMILY_BRANCHES = [
+    ((1, 4, 18, 17), (4, 1, 3, 3), 1, 1, 1, 4, "_input_grad_full"),       # depthwise, stride 1, large
+    ((1, 4, 18, 17), (8, 2, 3, 2), 1, (2, 1), 2, 2, "_input_grad_full"),  # grouped, dilated
+    ((1, 2, 22, 24), (2, 2, 3, 3), 1, 0, (2, 3), 1, "_input_grad_full"),  # dilation only, pad 0
+    ((2, 4, 9, 9), (4, 1, 3, 3), 2, 1, 1, 4, "_input_grad_depthwise"),    # depthwise, strided
+    ((1, 3, 8, 8), (6, 1, 3, 3), 1, 1, 2, 3, "_input_grad_depthwise"),    # 2 filters per channel, small
+    ((1, 3, 18, 18), (3, 1, 2, 2), 1, 3, 1, 3, "_input_grad_depthwise"),  # pad > dilation*(K - 1)
+    ((2, 4, 7, 7), (2, 2, 3, 3), 1, 1, 1, 2, "_dx_batch_last"),           # small output, F = groups
+    ((1, 4, 21, 19), (4, 2, 2, 3), 2, 1, 1, 2, "col2im"),                 # large, strided, grouped
+    ((1, 6, 20, 20), (6, 2, 5, 5), 2, 2, 1, 3, "_dx_batch_last"),         # 25 kernel offsets
+]
+
+
+@pytest.mark.parametrize("x_shape, w_shape, stride, pad, dilation, groups, helper", FAMILY_BRANCHES)
+def test_each_input_gradient_branch_matches_the_loops(rng, monkeypatch, x_shape, w_shape, stride, pad, dilation,
+                                                      groups, helper):
+    x, w = rng.normal(size=x_shape), rng.normal(size=w_shape)
+    b = rng.normal(size=w_shape[0])
+    hyper = dict(stride=stride, pad=pad, dilation=dilation, groups=groups)
+    y, cache = conv.conv2d_forward(x, w, b, **hyper)
+    y_ref, cache_ref = conv.conv2d_forward_naive(x, w, b, **hyper)
+    np.testing.assert_allclose(y, y_ref, atol=1e-12)
+    dy = rng.normal(size=y.shape)
+    calls = _spy(monkeypatch, helper)
+    got = conv.conv2d_backward(dy, cache)
+    assert calls, f"the input gradient did not take {helper}"
+    for g, want in zip(got, conv.conv2d_backward_naive(dy, cache_ref)):
+        np.testing.assert_allclose(g, want, atol=1e-11)
+
+
+# (x_shape, w_shape, stride, pad, output_padding, dilation, groups, helper of the forward)
+TRANSPOSE_BRANCHES = [
+    ((1, 2, 18, 17), (2, 3, 3, 3), 1, 1, 0, 1, 1, "_input_grad_full"),
+    ((1, 4, 17, 17), (4, 1, 3, 2), 1, (2, 1), 1, 2, 4, "_input_grad_full"),   # output_padding < dilation
+    ((2, 4, 6, 5), (4, 1, 3, 3), 2, 1, 1, 1, 4, "_input_grad_depthwise"),
+    ((1, 4, 10, 10), (4, 2, 3, 3), 2, 1, 1, 1, 2, "col2im"),
+]
+
+
+@pytest.mark.parametrize("x_shape, w_shape, stride, pad, output_padding, dilation, groups, helper", TRANSPOSE_BRANCHES)
+def test_each_transposed_forward_branch_matches_the_loops(rng, monkeypatch, x_shape, w_shape, stride, pad,
+                                                          output_padding, dilation, groups, helper):
+    x, w = rng.normal(size=x_shape), rng.normal(size=w_shape)
+    b = rng.normal(size=w_shape[1] * groups)
+    hyper = dict(stride=stride, pad=pad, output_padding=output_padding, dilation=dilation, groups=groups)
+    calls = _spy(monkeypatch, helper)
+    y, cache = conv.conv_transpose2d_forward(x, w, b, **hyper)
+    assert calls, f"the forward did not take {helper}"
+    y_ref, cache_ref = conv.conv_transpose2d_forward_naive(x, w, b, **hyper)
+    np.testing.assert_allclose(y, y_ref, atol=1e-12)
+    dy = rng.normal(size=y.shape)
+    for g, want in zip(conv.conv_transpose2d_backward(dy, cache), conv.conv_transpose2d_backward_naive(dy, cache_ref)):
+        np.testing.assert_allclose(g, want, atol=1e-11)
+
+
+def test_depthwise_products_take_the_weighted_sum(rng):
+    """One filter per group, at least 16 positions and 512 column entries per group: the forward
+    and dw use the einsum branch of _grouped_matmul/_grouped_dw; the results match the loops."""
+    x, w, b = rng.normal(size=(2, 3, 12, 12)), rng.normal(size=(3, 1, 3, 3)), rng.normal(size=3)
+    y, cache = conv.conv2d_forward(x, w, b, pad=1, groups=3)
+    assert cache.cols[-1].shape[1] // 3 * cache.cols[-1].shape[2] >= 512
+    y_ref, cache_ref = conv.conv2d_forward_naive(x, w, b, pad=1, groups=3)
+    np.testing.assert_allclose(y, y_ref, atol=1e-12)
+    dy = rng.normal(size=y.shape)
+    for g, want in zip(conv.conv2d_backward(dy, cache), conv.conv2d_backward_naive(dy, cache_ref)):
+        np.testing.assert_allclose(g, want, atol=1e-11)
+
+
+def test_the_plain_layer_keeps_its_own_path(monkeypatch, rng):
+    """dilation 1, groups 1: conv2d_backward never enters the code of the convolution family."""
+    x, w, b = rng.normal(size=(2, 3, 9, 9)), rng.normal(size=(4, 3, 3, 3)), rng.normal(size=4)
+    y, cache = conv.conv2d_forward(x, w, b, pad=1)
+    calls = _spy(monkeypatch, "_input_grad") + _spy(monkeypatch, "_grouped_dw")
+    conv.conv2d_backward(rng.normal(size=y.shape), cache)
+    assert calls == []
+
+
+def test_stale_cached_columns_are_not_used_with_another_dilation(rng):
+    x, w, b = rng.normal(size=(1, 2, 7, 7)), rng.normal(size=(2, 2, 3, 3)), rng.normal(size=2)
+    y, cache = conv.conv2d_forward(x, w, b)
+    dy = rng.normal(size=(1, 2, 3, 3))
+    other = cache._replace(dilation=(2, 2))          # the forward's matrix belongs to dilation 1
+    for got, want in zip(conv.conv2d_backward(dy, other), conv.conv2d_backward_naive(dy, other)):
+        np.testing.assert_allclose(got, want, atol=1e-12)
+
+
+@pytest.mark.parametrize("size, stride, pad, ceil_mode", [
+    (3, 2, 1, True), ((3, 2), (1, 2), (1, 1), False), (2, 2, 1, True), (4, 3, 2, True),
+])
+def test_pooling_with_padding_matches_the_loops_with_ties(rng, size, stride, pad, ceil_mode):
+    x = rng.integers(0, 3, size=(2, 2, 9, 8)).astype(float)
+    y, cache = pooling.maxpool2d_forward(x, size=size, stride=stride, pad=pad, ceil_mode=ceil_mode)
+    y_ref, cache_ref = pooling.maxpool2d_forward_naive(x, size=size, stride=stride, pad=pad, ceil_mode=ceil_mode)
+    np.testing.assert_array_equal(y, y_ref)
+    np.testing.assert_array_equal(cache.argmax, cache_ref.argmax)
+    dy = rng.normal(size=y.shape)
+    np.testing.assert_allclose(pooling.maxpool2d_backward(dy, cache), pooling.maxpool2d_backward_naive(dy, cache_ref),
+                               atol=1e-12)
+    x[0, 0, 0, 0] = np.nan                              # the NaN route with padding
+    y, cache = pooling.maxpool2d_forward(x, size=size, stride=stride, pad=pad, ceil_mode=ceil_mode)
+    assert np.isnan(y[0, 0, 0, 0]) and not np.isnan(y[1]).any()

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cnnbook import activations, conv, fc, losses, pooling, reference
@@ -18,13 +18,19 @@ def close(a, b):
     np.testing.assert_allclose(a, b, **TOL)
 
 
+def jax_pass(layer, dy, *arrays, **hyper):
+    """(y, *gradients) of the JAX reference in one compiled call (reference.jit_vjp), as NumPy
+    arrays: compiling dominates the time of these tests, and one compilation per case is half
+    the cost of a forward and a vjp compiled operation by operation."""
+    return [np.asarray(a) for a in reference.jit_vjp(layer, **hyper)(*reference.as_jax(dy, *arrays))]
+
+
 @given(st.integers(1, 4), st.integers(1, 5), st.integers(1, 5), st.integers(0, 2**31 - 1))
 def test_fc(n, d, m, seed):
     rng = np.random.default_rng(seed)
     x, w, b, dy = rng.normal(size=(n, d)), rng.normal(size=(d, m)), rng.normal(size=m), rng.normal(size=(n, m))
     y, cache = fc.fc_forward(x, w, b)
-    close(y, reference.forward("fc", x, w, b))
-    for mine, ref in zip(fc.fc_backward(dy, cache), reference.vjp("fc", dy, x, w, b)):
+    for mine, ref in zip((y, *fc.fc_backward(dy, cache)), jax_pass("fc", dy, x, w, b)):
         close(mine, ref)
 
 
@@ -62,10 +68,10 @@ def test_pooling(n, c, h, w, size, stride, kind, seed):
     rng = np.random.default_rng(seed)
     x = rng.normal(size=(n, c, h, w))
     y, cache = getattr(pooling, f"{kind}pool2d_forward")(x, size=size, stride=stride)
-    close(y, reference.forward(f"{kind}pool2d", x, size=size, stride=stride))
     dy = rng.normal(size=y.shape)
-    close(getattr(pooling, f"{kind}pool2d_backward")(dy, cache),
-          reference.vjp(f"{kind}pool2d", dy, x, size=size, stride=stride)[0])
+    y_ref, dx_ref = jax_pass(f"{kind}pool2d", dy, x, size=size, stride=stride)
+    close(y, y_ref)
+    close(getattr(pooling, f"{kind}pool2d_backward")(dy, cache), dx_ref)
 
 
 def test_maxpool_ties_go_to_the_first_maximum_in_both():
@@ -85,11 +91,10 @@ def test_conv2d(n, c, f, h, w, kh, kw, stride, pad, seed):
     rng = np.random.default_rng(seed)
     x, k, b = rng.normal(size=(n, c, h, w)), rng.normal(size=(f, c, kh, kw)), rng.normal(size=f)
     y, cache = conv.conv2d_forward(x, k, b, stride=stride, pad=pad)
-    close(y, reference.forward("conv2d", x, k, b, stride=stride, pad=pad))
     dy = rng.normal(size=y.shape)
-    for mine, ref in zip(conv.conv2d_backward(dy, cache),
-                         reference.vjp("conv2d", dy, x, k, b, stride=stride, pad=pad)):
-        close(mine, ref)
+    ref = jax_pass("conv2d", dy, x, k, b, stride=stride, pad=pad)
+    for mine, want in zip((y, *conv.conv2d_backward(dy, cache)), ref):
+        close(mine, want)
 
 
 def test_bad_input_names_the_argument():
@@ -99,3 +104,86 @@ def test_bad_input_names_the_argument():
         reference.vjp("fc", np.ones((3, 2)), np.ones((2, 2)), np.ones((2, 3)), np.ones(3))
     with pytest.raises(ValueError, match="stride must be"):
         reference.forward("conv2d", np.ones((1, 1, 3, 3)), np.ones((1, 1, 2, 2)), np.ones(1), stride=-1)
+
+
+# --------------------------------------------------------------------------- the convolution family
+
+from test_conv_family_layers import conv_cases, transpose_cases  # noqa: E402
+from test_pooling_options import pool_cases  # noqa: E402
+
+
+def _hashable(v):
+    return tuple(v) if isinstance(v, list) else v
+
+
+@settings(max_examples=6)
+@given(case=conv_cases(), seed=st.integers(0, 2**31 - 1))
+def test_conv2d_dilation_groups(case, seed):
+    x_shape, w_shape, stride, pad, dilation, groups = case
+    hyper = dict(stride=_hashable(stride), pad=_hashable(pad), dilation=_hashable(dilation), groups=groups)
+    rng = np.random.default_rng(seed)
+    x, w, b = rng.normal(size=x_shape), rng.normal(size=w_shape), rng.normal(size=w_shape[0])
+    y, cache = conv.conv2d_forward(x, w, b, **hyper)
+    dy = rng.normal(size=y.shape)
+    ref = jax_pass("conv2d", dy, x, w, b, **hyper)
+    for mine, want in zip((y, *conv.conv2d_backward(dy, cache)), ref):
+        close(mine, want)
+    naive_y, naive_cache = conv.conv2d_forward_naive(x, w, b, **hyper)
+    for mine, want in zip((naive_y, *conv.conv2d_backward_naive(dy, naive_cache)), ref):
+        close(mine, want)
+
+
+@settings(max_examples=6)
+@given(case=transpose_cases(), seed=st.integers(0, 2**31 - 1))
+def test_conv_transpose2d(case, seed):
+    x_shape, w_shape, stride, pad, output_padding, dilation, groups = case
+    hyper = dict(stride=stride, pad=pad, output_padding=output_padding, dilation=dilation, groups=groups)
+    rng = np.random.default_rng(seed)
+    x, w, b = rng.normal(size=x_shape), rng.normal(size=w_shape), rng.normal(size=w_shape[1] * groups)
+    y, cache = conv.conv_transpose2d_forward(x, w, b, **hyper)
+    dy = rng.normal(size=y.shape)
+    ref = jax_pass("conv_transpose2d", dy, x, w, b, **hyper)
+    for mine, want in zip((y, *conv.conv_transpose2d_backward(dy, cache)), ref):
+        close(mine, want)
+    naive_y, naive_cache = conv.conv_transpose2d_forward_naive(x, w, b, **hyper)
+    for mine, want in zip((naive_y, *conv.conv_transpose2d_backward_naive(dy, naive_cache)), ref):
+        close(mine, want)
+
+
+@settings(max_examples=5)
+@given(case=pool_cases(), seed=st.integers(0, 2**31 - 1))
+def test_pooling_padding_ceil_mode_count_include_pad(case, seed):
+    shape, size, stride, pad, ceil_mode, count_include_pad = case
+    hyper = dict(size=size, stride=_hashable(stride), pad=pad, ceil_mode=ceil_mode)
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=shape)
+    y, cache = pooling.maxpool2d_forward(x, **hyper)
+    dy = rng.normal(size=y.shape)
+    y_ref, dx_ref = jax_pass("maxpool2d", dy, x, **hyper)
+    close(y, y_ref)
+    close(pooling.maxpool2d_backward(dy, cache), dx_ref)
+    hyper["count_include_pad"] = count_include_pad
+    y, cache = pooling.avgpool2d_forward(x, **hyper)
+    y_ref, dx_ref = jax_pass("avgpool2d", dy, x, **hyper)
+    close(y, y_ref)
+    close(pooling.avgpool2d_backward(dy, cache), dx_ref)
+    close(pooling.avgpool2d_backward_naive(dy, pooling.avgpool2d_forward_naive(x, **hyper)[1]), dx_ref)
+
+
+def test_pooling_hand_case_in_the_reference():
+    """The 5x5 ceil_mode case of test_pooling_options, by JAX: the last windows divide by 2 and 1."""
+    x = np.arange(25.0).reshape(1, 1, 5, 5)
+    for cip in (True, False):
+        close(reference.forward("avgpool2d", x, size=2, ceil_mode=True, count_include_pad=cip)[0, 0],
+              [[3, 5, 6.5], [13, 15, 16.5], [20.5, 22.5, 24]])
+    close(reference.forward("avgpool2d", np.ones((1, 1, 5, 5)), size=3, stride=2, pad=1)[0, 0],
+          np.array([[4, 6, 4], [6, 9, 6], [4, 6, 4]]) / 9)
+
+
+def test_global_avgpool():
+    rng = np.random.default_rng(4)
+    x, dy = rng.normal(size=(2, 3, 4, 5)), rng.normal(size=(2, 3))
+    y, cache = pooling.global_avgpool_forward(x)
+    y_ref, dx_ref = jax_pass("global_avgpool", dy, x)
+    close(y, y_ref)
+    close(pooling.global_avgpool_backward(dy, cache), dx_ref)

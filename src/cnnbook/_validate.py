@@ -70,5 +70,21 @@ def pair(value, name: str, *, minimum: int) -> tuple[int, int]:
     return int(items[0]), int(items[1])
 
 
+def positive_int(value, name: str) -> int:
+    """A single int >= 1 (not a pair: e.g. ``groups``)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise ValueError(f"{name} must be an int >= 1, got {value!r}")
+    if value < 1:
+        raise ValueError(f"{name} must be >= 1, got {value!r}")
+    return int(value)
+
+
+def flag(value, name: str) -> bool:
+    """A bool (Python or NumPy), e.g. ``ceil_mode``: 0/1 or strings are refused, not guessed."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise ValueError(f"{name} must be True or False, got {value!r}")
+    return bool(value)
+
+
 def result_dtype(*arrays: np.ndarray) -> np.dtype:
     return np.result_type(*arrays)

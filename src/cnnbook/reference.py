@@ -18,8 +18,12 @@ Layers (arguments as in ``cnnbook``; shapes NCHW):
 - ``softmax(z)``, ``log_softmax(z)``: along the last axis
 - ``mse(y, t)``: the book's convention, 1/2 * sum of squares, mean over the batch
 - ``softmax_cross_entropy(z, t)``: t one-hot or probabilities (N, K), mean over the batch
-- ``maxpool2d(x, *, size, stride)``, ``avgpool2d(x, *, size, stride)``: x (N, C, H, W)
-- ``conv2d(x, w, b, *, stride, pad)``: x (N, C, H, W), w (F, C, KH, KW), b (F,)
+- ``maxpool2d(x, *, size, stride, pad, ceil_mode)``,
+  ``avgpool2d(x, *, size, stride, pad, ceil_mode, count_include_pad)``: x (N, C, H, W), PyTorch's rules
+- ``global_avgpool(x)``: (N, C, H, W) -> (N, C)
+- ``conv2d(x, w, b, *, stride, pad, dilation, groups)``: x (N, C, H, W), w (F, C/groups, KH, KW), b (F,)
+- ``conv_transpose2d(x, w, b, *, stride, pad, output_padding, dilation, groups)``: x (N, C, H, W),
+  w (C, F/groups, KH, KW) (PyTorch's layout), b (F,)
 - ``flatten(x)``: (N, C, H, W) -> (N, C*H*W) in C order
 
 Whole networks (a chain of these layers ending in softmax cross-entropy):
@@ -63,23 +67,73 @@ def _softmax_cross_entropy(z, t):
     return -jnp.sum(t * jax.nn.log_softmax(z, axis=-1)) / z.shape[0]
 
 
-def _pool(x, *, size, stride, kind):
-    kh, kw = _pair(size, "size")
+def _pool_out(n, k, s, p, ceil_mode):
+    """PyTorch's output size for one axis (the last ceil_mode window must start before n + p)."""
+    out = (n + 2 * p - k + (s - 1 if ceil_mode else 0)) // s + 1
+    if ceil_mode and (out - 1) * s >= n + p:
+        out -= 1
+    if out < 1:
+        raise ValueError(f"size {k} gives no pooling window on {n} rows with pad {p} and stride {s}")
+    return out
+
+
+def _pool(x, *, size, stride, pad=0, ceil_mode=False, count_include_pad=True, kind):
+    (kh, kw), (ph, pw) = _pair(size, "size"), _pair(pad, "pad")
     sh, sw = (kh, kw) if stride is None else _pair(stride, "stride")
     dims, strides = (1, 1, kh, kw), (1, 1, sh, sw)
+    h, w = x.shape[2:]
+    oh, ow = _pool_out(h, kh, sh, ph, ceil_mode), _pool_out(w, kw, sw, pw, ceil_mode)
+    # padding (low, high): a ceil_mode window may pass the padded input by `extra` rows
+    extra_h = max(0, (oh - 1) * sh + kh - (h + 2 * ph))
+    extra_w = max(0, (ow - 1) * sw + kw - (w + 2 * pw))
+    padding = ((0, 0), (0, 0), (ph, ph + extra_h), (pw, pw + extra_w))
+
+    def windows(a, init, op, padding=padding):
+        return lax.reduce_window(a, init, op, dims, strides, padding)[:, :, :oh, :ow]
+
     if kind == "max":
-        return lax.reduce_window(x, -jnp.inf, lax.max, dims, strides, "VALID")
-    return lax.reduce_window(x, 0.0, lax.add, dims, strides, "VALID") / (kh * kw)
+        return windows(x, -jnp.inf, lax.max)
+    total = windows(x, 0.0, lax.add)
+    # the divisor counts the window positions inside the padded input (or inside the input);
+    # the rows a ceil_mode window has beyond the padded input never count
+    if count_include_pad:
+        inside = jnp.ones((1, 1, h + 2 * ph, w + 2 * pw), x.dtype)
+        count_padding = ((0, 0), (0, 0), (0, extra_h), (0, extra_w))
+    else:
+        inside = jnp.ones((1, 1, h, w), x.dtype)
+        count_padding = padding
+    return total / windows(inside, 0.0, lax.add, count_padding)
 
 
-def _conv2d(x, w, b, *, stride=1, pad=0):
-    (sh, sw), (ph, pw) = _pair(stride, "stride"), _pair(pad, "pad")
+def _conv2d(x, w, b, *, stride=1, pad=0, dilation=1, groups=1):
+    (sh, sw), (ph, pw), (dh, dw) = _pair(stride, "stride"), _pair(pad, "pad"), _pair(dilation, "dilation")
     # Pad first, then a VALID convolution: with the padding inside conv_general_dilated, XLA's CPU
     # compiler aborts the process on the backward pass of some shapes (jaxlib 0.10, e.g. x (1, 1, 3, 4),
     # w (1, 1, 3, 2), stride 2, pad 1: "Window dimensions do not match RHS shape").
     x = jnp.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
-    y = lax.conv_general_dilated(x, w, window_strides=(sh, sw), padding="VALID",
+    y = lax.conv_general_dilated(x, w, window_strides=(sh, sw), padding="VALID", rhs_dilation=(dh, dw),
+                                 feature_group_count=int(groups),
                                  dimension_numbers=("NCHW", "OIHW", "NCHW"),
+                                 precision=lax.Precision.HIGHEST)
+    return y + b[None, :, None, None]
+
+
+def _conv_transpose2d(x, w, b, *, stride=1, pad=0, output_padding=0, dilation=1, groups=1):
+    """The textbook construction, independent of cnnbook's: x spread out with stride - 1 zeros
+    between its pixels, padded by dilation*(K - 1) - pad (+ output_padding at the bottom/right;
+    lax.pad crops where that is negative), then a stride-1 correlation with the rotated kernel."""
+    (sh, sw), (ph, pw) = _pair(stride, "stride"), _pair(pad, "pad")
+    (oph, opw), (dh, dw) = _pair(output_padding, "output_padding"), _pair(dilation, "dilation")
+    c, fg, kh, kw = w.shape
+    g = int(groups)
+    # (C, F/G, KH, KW) = (G, C/G, F/G, KH, KW) -> the (F, C/G, KH, KW) kernel of a grouped correlation
+    k = w.reshape(g, c // g, fg, kh, kw).transpose(0, 2, 1, 3, 4).reshape(g * fg, c // g, kh, kw)
+    k = k[:, :, ::-1, ::-1]
+    eh, ew = dh * (kh - 1) - ph, dw * (kw - 1) - pw
+    xs = lax.pad(x, jnp.zeros((), x.dtype),
+                 ((0, 0, 0), (0, 0, 0), (eh, eh + oph, sh - 1), (ew, ew + opw, sw - 1)))
+    y = lax.conv_general_dilated(xs, k, window_strides=(1, 1), padding="VALID", rhs_dilation=(dh, dw),
+                                 feature_group_count=g, dimension_numbers=("NCHW", "OIHW", "NCHW"),
                                  precision=lax.Precision.HIGHEST)
     return y + b[None, :, None, None]
 
@@ -94,9 +148,14 @@ LAYERS = {
     "log_softmax": lambda z: jax.nn.log_softmax(z, axis=-1),
     "mse": _mse,
     "softmax_cross_entropy": _softmax_cross_entropy,
-    "maxpool2d": lambda x, *, size=2, stride=None: _pool(x, size=size, stride=stride, kind="max"),
-    "avgpool2d": lambda x, *, size=2, stride=None: _pool(x, size=size, stride=stride, kind="avg"),
+    "maxpool2d": lambda x, *, size=2, stride=None, pad=0, ceil_mode=False: _pool(
+        x, size=size, stride=stride, pad=pad, ceil_mode=ceil_mode, kind="max"),
+    "avgpool2d": lambda x, *, size=2, stride=None, pad=0, ceil_mode=False, count_include_pad=True: _pool(
+        x, size=size, stride=stride, pad=pad, ceil_mode=ceil_mode, count_include_pad=count_include_pad,
+        kind="avg"),
+    "global_avgpool": lambda x: jnp.mean(x, axis=(2, 3)),
     "conv2d": _conv2d,
+    "conv_transpose2d": _conv_transpose2d,
     "flatten": lambda x: x.reshape(x.shape[0], -1),
 }
 """Every layer of the reference, by name."""
