@@ -11,8 +11,8 @@ N   batch size                  C    input channels
 F   filters (output channels)   H, W input height and width
 KH, KW kernel height and width  OH, OW output height and width
 
-Images are NCHW.  ``OH = (H + 2*pad - KH) // stride + 1`` (and the same for
-OW).  Dense layers use row vectors: ``y = x @ w + b`` with x (N, D),
+Images are NCHW.  ``OH = (H + 2*pad - dilation*(KH - 1) - 1) // stride + 1``
+(and the same for OW; with dilation 1 it is ``(H + 2*pad - KH) // stride + 1``).  Dense layers use row vectors: ``y = x @ w + b`` with x (N, D),
 w (D, M), b (M,).  ``delta`` / ``dy`` is always dE/d(that layer's output).
 
 "Convolution" here, as in every deep-learning framework, is
@@ -22,10 +22,15 @@ Losses are averaged over the batch: E = (1/N) * sum of per-sample losses,
 so every loss gradient carries a factor 1/N.
 
 Modules: ``losses``, ``activations``, ``softmax``, ``fc``, ``pooling``,
-``conv`` (the layers); ``gradcheck`` (numerical gradients); ``model`` (a
-small container that chains the layers, and SGD); ``data`` (the bundled
-digits, MNIST IDX files); ``plotting`` and ``widgets`` (the book's views and
-explorers); ``exercises`` (checkers that name the mistake).
+``conv`` (the layers, with dilation, groups and the transposed convolution);
+``matrices`` (a layer written as the matrix A of y = A x); ``gradcheck``
+(numerical gradients); ``model`` (a small container that chains the layers,
+and SGD); ``training`` (the training lab's runs); ``data`` (the bundled
+digits and their train/validation/test split, MNIST IDX files); ``timing``
+(medians of repeated runs, per-layer profiles); ``reference`` (the same
+layers in JAX, the independent autodiff check); ``plotting`` and ``widgets``
+(the book's views and explorers); ``exercises`` (checkers that name the
+mistake).
 """
 
 __version__ = "0.1.0"

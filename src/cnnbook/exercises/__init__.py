@@ -19,7 +19,9 @@ One submodule per chapter: :mod:`~cnnbook.exercises.chain_rule`,
 :mod:`~cnnbook.exercises.losses`, :mod:`~cnnbook.exercises.activations`,
 :mod:`~cnnbook.exercises.softmax`, :mod:`~cnnbook.exercises.fc`,
 :mod:`~cnnbook.exercises.pooling`, :mod:`~cnnbook.exercises.conv`,
-:mod:`~cnnbook.exercises.cnn`, :mod:`~cnnbook.exercises.fast`.  Each
+:mod:`~cnnbook.exercises.conv_family`,
+:mod:`~cnnbook.exercises.cnn`, :mod:`~cnnbook.exercises.training`,
+:mod:`~cnnbook.exercises.fast`.  Each
 checker lists its mutants in ``checker.mutants`` (``key``, ``diagnosis``).
 """
 
@@ -29,7 +31,9 @@ from .chain_rule import check_five_point, check_node_ops, check_tanh_neuron
 from .cnn import check_global_avg_pool, check_locate_bug
 from .conv import (check_conv2d_backward, check_conv_input_grad, check_conv_kernel_grad,
                    check_conv_kernel_grad_2d, check_dw_typos)
+from .conv_family import check_avgpool_divisors, check_conv_transpose2d, check_output_padding
 from .fast import check_pool_reshape, check_rows_conv
+from .training import check_momentum_stable_lr
 from .fc import check_column_fc_backward, check_fc_backward, check_largest_stable_lr, check_mlp2_backward
 from .losses import (check_bce_with_logit, check_label_smoothing, check_mse_grad_flat_targets, check_mse_sum,
                      check_softmax_mse_grad)
