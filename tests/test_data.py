@@ -24,6 +24,35 @@ def test_digits_split_is_stratified_scaled_and_fixed():
     assert not np.array_equal(other[3], y_te)
 
 
+def test_three_way_split_carves_validation_out_of_the_two_way_training_set():
+    splits = data.load_digits_splits(val_size=0.2, test_size=0.25, seed=0)
+    assert isinstance(splits, data.DigitsSplits) and len(splits) == 6
+    assert (len(splits.x_train), len(splits.x_val), len(splits.x_test)) == (988, 359, 450)
+    two_way = data.load_digits_split(test_size=0.25, seed=0)
+    np.testing.assert_array_equal(splits.x_test, two_way[2])          # the same test set as before
+    np.testing.assert_array_equal(splits.y_test, two_way[3])
+    counts = np.bincount(np.concatenate([splits.y_train, splits.y_val, splits.y_test]))
+    np.testing.assert_array_equal(np.bincount(splits.y_val), np.round(0.2 * counts))
+    np.testing.assert_array_equal(np.bincount(splits.y_test), np.round(0.25 * counts))
+    # train and validation together are exactly the two-way training set
+    both = np.concatenate([splits.x_train, splits.x_val]).reshape(-1, 64)
+    key = lambda a: sorted(map(bytes, (a * 16).astype(np.uint8)))
+    assert key(both) == key(two_way[0].reshape(-1, 64))
+    assert data.load_digits_splits(dtype=np.float32).x_val.dtype == np.float32
+
+
+@pytest.mark.parametrize("n_per_class", [[10, 4, 6], [1, 2, 3], [50, 50]])
+def test_stratified_split3_partitions_the_indices(n_per_class):
+    labels = np.repeat(np.arange(len(n_per_class)), n_per_class)
+    train, val, test = data.stratified_split3(labels, val_size=0.3, test_size=0.2, seed=4)
+    np.testing.assert_array_equal(np.sort(np.concatenate([train, val, test])), np.arange(labels.size))
+    np.testing.assert_array_equal(np.bincount(labels[test], minlength=len(n_per_class)),
+                                  [round(0.2 * n) for n in n_per_class])
+    np.testing.assert_array_equal(np.bincount(labels[val], minlength=len(n_per_class)),
+                                  [round(0.3 * n) for n in n_per_class])
+    np.testing.assert_array_equal(test, data.stratified_split(labels, test_size=0.2, seed=4)[1])
+
+
 def test_stratified_split_partitions_the_indices():
     labels = np.array([0] * 10 + [1] * 4 + [2] * 6)
     train, test = data.stratified_split(labels, test_size=0.5, seed=3)
@@ -102,6 +131,10 @@ def test_truncated_file_and_damaged_gzip(tmp_path):
     (lambda: data.load_digits_split(dtype=np.int64), "dtype"),
     (lambda: data.stratified_split(np.array([0, 1]), test_size=1.5, seed=0), "test_size"),
     (lambda: data.stratified_split(np.array([0.0, 1.0]), test_size=0.5, seed=0), "labels"),
+    (lambda: data.stratified_split3(np.array([0, 1]), val_size=0.5, test_size=0.5, seed=0), "val_size \\+ test_size"),
+    (lambda: data.stratified_split3(np.array([0, 1]), val_size=0, test_size=0.5, seed=0), "val_size"),
+    (lambda: data.stratified_split3(np.array([0.5, 1]), val_size=0.2, test_size=0.5, seed=0), "labels"),
+    (lambda: data.load_digits_splits(dtype=np.int32), "dtype"),
     (lambda: data.minibatches(10, batch_size=0, rng=np.random.default_rng()), "batch_size"),
     (lambda: data.minibatches(10, batch_size=2, rng=0), "rng"),
     (lambda: data.read_idx(123), "path"),

@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 from matplotlib.figure import Figure
 
-from cnnbook.plotting.cnn import (percent, plot_confusion_matrix, plot_feature_maps, plot_kernels,
-                                  plot_training_curves, tile_maps)
+from cnnbook.plotting.cnn import (percent, plot_confusion_matrix, plot_edge_responses, plot_feature_maps,
+                                  plot_kernels, plot_misclassified, plot_selection, plot_training_curves,
+                                  tile_maps)
 
 
 def image_axes(fig):
@@ -29,10 +30,32 @@ def test_training_curves_draw_every_series_in_percent():
     assert loss_ax.get_yscale() == "log"
 
 
+def test_training_curves_with_a_validation_set_keep_a_fixed_order_and_names():
+    hist = {"val_acc": [0.5, 0.9], "val_loss": [1.0, 0.4], "train_loss": [1.2, 0.3]}
+    loss_ax, acc_ax = plot_training_curves(hist).axes
+    assert [line.get_label() for line in loss_ax.lines] == ["train", "validation"]
+    np.testing.assert_allclose(acc_ax.lines[0].get_ydata(), [50, 90])
+
+
+def test_selection_marks_the_chosen_point():
+    curves = {"η = 0.1": [1.0, 0.5, 0.6], "η = 0.3": [2.0, 2.3]}
+    fig = plot_selection(curves, chosen=("η = 0.1", 2))
+    ax = fig.axes[0]
+    assert [line.get_label() for line in ax.lines] == ["η = 0.1", "η = 0.3", "chosen: η = 0.1, epoch 2"]
+    assert ax.lines[-1].get_xdata()[0] == 2 and ax.lines[-1].get_ydata()[0] == 0.5
+    assert ax.get_yscale() == "log"
+    with pytest.raises(ValueError, match="chosen label"):
+        plot_selection(curves, chosen=("η = 1", 1))
+    with pytest.raises(ValueError, match="chosen epoch"):
+        plot_selection(curves, chosen=("η = 0.3", 3))
+    with pytest.raises(ValueError, match="at least one"):
+        plot_selection({}, chosen=("a", 1))
+
+
 @pytest.mark.parametrize("hist, match", [
     ({"train_loss": [1.0], "test_acc": [0.5, 0.6]}, "one common length"),
     ({"train_loss": [1.0]}, "at least one loss and one accuracy"),
-    ({"train_loss": [1.0], "val_acc": [0.5]}, "unknown keys"),
+    ({"train_loss": [1.0], "dev_acc": [0.5]}, "unknown keys"),
     ({"train_loss": [], "test_acc": []}, "length >= 1"),
 ])
 def test_training_curves_bad_input(hist, match):
@@ -165,3 +188,54 @@ def test_feature_maps_without_label_mark_no_true_class():
 def test_percent_never_rounds_a_small_probability_to_zero():
     assert [percent(p) for p in (1.0, 0.9812, 0.0123, 0.00023, 0.0001, 1e-7, 0.0)] == \
         ["100%", "98%", "1.2%", "0.023%", "0.01%", "< 0.01%", "< 0.01%"]
+
+
+# --------------------------------------------------------------------------- misclassified, edges
+
+
+def test_misclassified_gallery_titles_and_top_probabilities():
+    images = np.random.default_rng(0).random((3, 8, 8))
+    labels, preds = np.array([5, 9, 0]), np.array([9, 3, 4])
+    probs = np.full((3, 10), 0.001)
+    probs[0, [9, 5, 3]] = [0.8, 0.15, 0.04]
+    probs[1, [3, 9]] = [0.6, 0.39]
+    probs[2, [4, 0]] = [0.5, 0.49]
+    fig = plot_misclassified(images, labels, preds, probs, names=["#1", "#2", "#3"], cols=2, top=3)
+    axes = image_axes(fig)
+    assert len(axes) == 3
+    assert axes[0].get_title() == "#1\ntrue 5 → 9"
+    texts = [t.get_text() for t in axes[0].texts]
+    assert texts == ["9: 80%", "5: 15%", "3: 4%"]
+    colours = {t.get_text(): t.get_color() for t in axes[0].texts}
+    assert colours["5: 15%"] != colours["9: 80%"] != colours["3: 4%"]
+    np.testing.assert_array_equal(axes[2].images[0].get_array(), images[2])
+    assert sum(1 for ax in fig.axes if not ax.axison) == 1        # one unused panel in the 2 x 2 grid
+
+
+@pytest.mark.parametrize("args, match", [
+    ((np.zeros((2, 8)), [1, 2], [2, 1], np.zeros((2, 3))), "3-D"),
+    ((np.zeros((2, 8, 8)), [1], [2, 1], np.zeros((2, 3))), "labels and preds"),
+    ((np.zeros((2, 8, 8)), [1, 2], [2, 1], np.zeros(3)), "probs"),
+])
+def test_misclassified_bad_input(args, match):
+    with pytest.raises(ValueError, match=match):
+        plot_misclassified(*args)
+
+
+def test_edge_responses_one_panel_per_set_on_one_scale():
+    r = np.random.default_rng(1)
+    responses = {"before": r.normal(size=(4, 8)), "after": 3 * r.normal(size=(4, 8))}
+    angles = np.arange(0, 360, 45)
+    edges = r.random((8, 3, 3))
+    fig = plot_edge_responses(responses, angles, edges=edges)
+    heat = [ax for ax in fig.axes if ax.images and ax.images[0].get_array().shape == (4, 8)]
+    assert [ax.get_title() for ax in heat] == ["before", "after"]
+    vmax = max(np.abs(v).max() for v in responses.values())
+    assert all(ax.images[0].get_clim() == (-vmax, vmax) for ax in heat)
+    strip = [ax for ax in fig.axes if ax.images and ax.images[0].get_array().shape == (3, 3)]
+    assert len(strip) == 8 and strip[1].get_title() == "45°"
+    assert len([ax for ax in plot_edge_responses(responses, angles).axes if ax.images]) == 2
+    with pytest.raises(ValueError, match="shape"):
+        plot_edge_responses({"a": np.zeros((4, 7))}, angles)
+    with pytest.raises(ValueError, match="edges"):
+        plot_edge_responses(responses, angles, edges=edges[:3])

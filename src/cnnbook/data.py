@@ -3,6 +3,16 @@
 * :func:`load_digits_split` -- the 1,797 handwritten digits (8x8, grey levels
   0..16) that ship inside scikit-learn (no download), scaled to [0, 1] and
   split into train and test sets with the same share of every class in both.
+* :func:`load_digits_splits` -- the same digits in three parts, train,
+  validation and test; the test part is the test set of ``load_digits_split``.
+
+How the digits were made (scikit-learn's description of the data set, the
+UCI "optical recognition of handwritten digits" data of Alpaydin and Kaynak):
+NIST's programs cut 32x32 bitmaps of digits out of forms filled in by hand; each
+8x8 image counts the "on" pixels in the 4x4 blocks of one bitmap (hence 0..16).
+Of the 43 writers, 30 wrote the UCI training set and 13 others its test set;
+scikit-learn ships that test set, so the 1,797 digits come from 13 writers and
+a random split puts every writer on both sides.
 * :func:`read_idx` -- the IDX format of the MNIST files, for readers who have
   them on disk (plain or gzip-compressed).  Nothing here downloads anything.
 * :func:`minibatches` -- shuffled index batches for one epoch.
@@ -18,6 +28,7 @@ from __future__ import annotations
 import gzip
 import numbers
 import os
+from typing import NamedTuple
 
 import numpy as np
 
@@ -60,6 +71,72 @@ def stratified_split(labels, *, test_size, seed):
     return train, test
 
 
+def stratified_split3(labels, *, val_size, test_size, seed):
+    """Indices (train, val, test) with about the same share of each class in all three.
+
+    labels: (N,) ints.  val_size, test_size: fractions with val_size + test_size < 1.
+    For every class with n samples, one permutation (a Generator seeded with
+    ``seed``) is cut into round(test_size * n) test samples, then round(val_size * n)
+    validation samples, then the rest for training.  The test indices are
+    exactly those of ``stratified_split(labels, test_size=test_size, seed=seed)``:
+    the validation set is carved out of that split's training set.  Sorted arrays.
+    """
+    labels = np.asarray(labels)
+    if labels.ndim != 1 or labels.dtype.kind not in "iu":
+        raise ValueError(f"labels must be a 1-D integer array, got dtype {labels.dtype} shape {labels.shape}")
+    for name, v in (("val_size", val_size), ("test_size", test_size)):
+        if not (isinstance(v, numbers.Real) and 0 < v < 1):
+            raise ValueError(f"{name} must be a fraction in (0, 1), got {v!r}")
+    if val_size + test_size >= 1:
+        raise ValueError(f"val_size + test_size must be < 1 to leave a training set, got "
+                         f"{val_size!r} + {test_size!r}")
+    rng = np.random.default_rng(_int(seed, "seed", 0))
+    parts = ([], [], [])
+    for k in np.unique(labels):
+        members = rng.permutation(np.flatnonzero(labels == k))
+        n_test, n_val = int(round(test_size * members.size)), int(round(val_size * members.size))
+        parts[2].append(members[:n_test])
+        parts[1].append(members[n_test : n_test + n_val])
+        parts[0].append(members[n_test + n_val :])
+    return tuple(np.sort(np.concatenate(p)) for p in parts)
+
+
+def _digits(dtype):
+    dt = np.dtype(dtype)
+    if dt not in (np.float32, np.float64):
+        raise ValueError(f"dtype must be float32 or float64, got {dt}")
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    x = (digits.images / 16.0).astype(dt)[:, None, :, :]
+    return x, digits.target.astype(np.int64)
+
+
+class DigitsSplits(NamedTuple):
+    """The digits in three parts: x_* (N_*, 1, 8, 8) in [0, 1], y_* (N_*,) int64."""
+
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_val: np.ndarray
+    y_val: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+
+
+def load_digits_splits(*, val_size=0.2, test_size=0.25, seed=0, dtype=np.float64) -> DigitsSplits:
+    """scikit-learn's 8x8 digits, scaled to [0, 1], in a fixed stratified train/validation/test split.
+
+    Returns a DigitsSplits (x_train, y_train, x_val, y_val, x_test, y_test), the
+    images (N, 1, 8, 8) in ``dtype`` (float32 or float64) and the labels (N,) int64;
+    the three parts partition the 1,797 digits (see :func:`stratified_split3`).
+    With the defaults: 988 training, 359 validation and 450 test digits, the
+    test part being that of ``load_digits_split(test_size=0.25, seed=0)``.
+    """
+    x, y = _digits(dtype)
+    train, val, test = stratified_split3(y, val_size=val_size, test_size=test_size, seed=seed)
+    return DigitsSplits(x[train], y[train], x[val], y[val], x[test], y[test])
+
+
 def load_digits_split(*, test_size=0.25, seed=0, dtype=np.float64):
     """scikit-learn's 8x8 digits, scaled to [0, 1], in a fixed stratified split.
 
@@ -68,14 +145,7 @@ def load_digits_split(*, test_size=0.25, seed=0, dtype=np.float64):
     The grey levels 0..16 are divided by 16.  dtype: float32 or float64.
     Requires scikit-learn (the data ships inside it; nothing is downloaded).
     """
-    dt = np.dtype(dtype)
-    if dt not in (np.float32, np.float64):
-        raise ValueError(f"dtype must be float32 or float64, got {dt}")
-    from sklearn.datasets import load_digits
-
-    digits = load_digits()
-    x = (digits.images / 16.0).astype(dt)[:, None, :, :]
-    y = digits.target.astype(np.int64)
+    x, y = _digits(dtype)
     train, test = stratified_split(y, test_size=test_size, seed=seed)
     return x[train], y[train], x[test], y[test]
 

@@ -1,7 +1,10 @@
 """Pure rendering functions for the chapter "A CNN from scratch": arrays in, a Figure out.
 
-* :func:`plot_training_curves` -- loss and accuracy per epoch, train and test.
+* :func:`plot_training_curves` -- loss and accuracy per epoch, train, validation and test.
+* :func:`plot_selection` -- validation loss per epoch for several settings, the chosen one marked.
 * :func:`plot_confusion_matrix` -- counts of (true class, predicted class).
+* :func:`plot_misclassified` -- a gallery of misclassified digits with their top probabilities.
+* :func:`plot_edge_responses` -- each kernel's response to step edges of every orientation.
 * :func:`plot_kernels` -- the learned kernels of a convolution layer as small images.
 * :func:`plot_feature_maps` -- one input digit, the maps a layer makes of it,
   and (optionally) the network's class probabilities, predicted and true class marked.
@@ -34,12 +37,12 @@ def _grid(count: int, cols: int) -> tuple[int, int]:
 def plot_training_curves(history: Mapping[str, Sequence[float]], *, title: str | None = None) -> Figure:
     """Loss (left) and accuracy (right) against the epoch.
 
-    history: {"train_loss", "test_loss", "train_acc", "test_acc": one value per
-    epoch (all the same length E >= 1)}; values at epoch 1..E.  A key may be
-    missing, but at least one loss and one accuracy must be present.
-    Accuracies are fractions in [0, 1], drawn in percent.
+    history: {"<part>_loss", "<part>_acc": one value per epoch (all the same
+    length E >= 1)} for the parts "train", "val" (validation) and "test";
+    values at epoch 1..E.  A key may be missing, but at least one loss and one
+    accuracy must be present.  Accuracies are fractions in [0, 1], drawn in percent.
     """
-    keys = ("train_loss", "test_loss", "train_acc", "test_acc")
+    keys = ("train_loss", "val_loss", "test_loss", "train_acc", "val_acc", "test_acc")
     unknown = set(history) - set(keys)
     if unknown:
         raise ValueError(f"history has unknown keys {sorted(unknown)}; expected some of {list(keys)}")
@@ -53,11 +56,15 @@ def plot_training_curves(history: Mapping[str, Sequence[float]], *, title: str |
     epochs = np.arange(1, next(iter(lengths))[0] + 1)
     fig = Figure(figsize=(8.4, 3.2), layout="constrained")
     ax_loss, ax_acc = fig.subplots(1, 2)
-    style = {"train": dict(color="#1f77b4", marker="o"), "test": dict(color="#d62728", marker="s")}
-    for key, v in series.items():
+    style = {"train": dict(color="#1f77b4", marker="o"), "val": dict(color="#ff7f0e", marker="^"),
+             "test": dict(color="#d62728", marker="s")}
+    names = {"train": "train", "val": "validation", "test": "test"}
+    for key in keys:
+        if key not in series:
+            continue
         part, what = key.split("_")
         ax = ax_loss if what == "loss" else ax_acc
-        ax.plot(epochs, v * (100 if what == "acc" else 1), ms=3, label=part, **style[part])
+        ax.plot(epochs, series[key] * (100 if what == "acc" else 1), ms=3, label=names[part], **style[part])
     ax_loss.set_xlabel("epoch")
     ax_loss.set_ylabel("cross-entropy loss (mean over the set)")
     ax_loss.set_yscale("log")
@@ -68,6 +75,39 @@ def plot_training_curves(history: Mapping[str, Sequence[float]], *, title: str |
         ax.legend()
     if title:
         fig.suptitle(title)
+    return fig
+
+
+def plot_selection(curves: Mapping[str, Sequence[float]], *, chosen: tuple[str, int],
+                   ylabel: str = "validation loss", title: str | None = None) -> Figure:
+    """One line per setting (e.g. a learning rate): a value per epoch, the chosen point circled.
+
+    curves: {label: values at epoch 1..E} (lengths may differ); chosen:
+    (label, epoch) with epoch counted from 1.  Log-scaled y axis (a loss).
+    """
+    if not curves:
+        raise ValueError("curves must hold at least one setting")
+    label, epoch = chosen
+    if label not in curves:
+        raise ValueError(f"chosen label {label!r} is not one of the curves {list(curves)}")
+    if not 1 <= epoch <= len(curves[label]):
+        raise ValueError(f"chosen epoch must lie in [1, {len(curves[label])}] for {label!r}, got {epoch}")
+    fig = Figure(figsize=(5.6, 3.2), layout="constrained")
+    ax = fig.add_subplot()
+    for name, v in curves.items():
+        v = np.asarray(v, dtype=float)
+        if v.ndim != 1 or v.size == 0:
+            raise ValueError(f"curves[{name!r}] must be a non-empty 1-D sequence, got shape {v.shape}")
+        ax.plot(np.arange(1, v.size + 1), v, marker="o", ms=3, label=str(name))
+    ax.plot([epoch], [curves[label][epoch - 1]], "o", ms=12, mfc="none", mec="black", mew=1.5,
+            label=f"chosen: {label}, epoch {epoch}")
+    ax.set_yscale("log")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel(ylabel)
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=8)
+    if title:
+        ax.set_title(title)
     return fig
 
 
@@ -138,6 +178,103 @@ def plot_kernels(w, *, channel: int = 0, cols: int = 8, title: str | None = None
     fig.colorbar(im, ax=axes.tolist(), shrink=0.8, label="weight")
     if title:
         fig.suptitle(title)
+    return fig
+
+
+def plot_misclassified(images, labels, preds, probs, *, names: Sequence[str] | None = None,
+                       cols: int = 6, top: int = 3, title: str | None = None) -> Figure:
+    """A gallery of misclassified digits: each image, its true and predicted class, the top probabilities.
+
+    images: (M, H, W) grey levels; labels, preds: (M,) ints; probs: (M, K)
+    class probabilities.  Panel m shows image m titled "true t → predicted p"
+    (names[m] above it when given, e.g. the test index) and, under it, the
+    ``top`` largest probabilities as "class: percent", the true class in green.
+    """
+    images = np.asarray(images, dtype=float)
+    labels, preds, probs = np.asarray(labels), np.asarray(preds), np.asarray(probs, dtype=float)
+    if images.ndim != 3 or images.shape[0] == 0:
+        raise ValueError(f"images must be a 3-D array (M, H, W) with M >= 1, got shape {images.shape}")
+    m = images.shape[0]
+    if labels.shape != (m,) or preds.shape != (m,):
+        raise ValueError(f"labels and preds must have shape ({m},), got {labels.shape} and {preds.shape}")
+    if probs.ndim != 2 or probs.shape[0] != m:
+        raise ValueError(f"probs must have shape ({m}, K), got {probs.shape}")
+    if names is not None and len(names) != m:
+        raise ValueError(f"names must have {m} entries, got {len(names)}")
+    rows, cols = _grid(m, cols)
+    fig = Figure(figsize=(1.55 * cols + 0.2, 2.2 * rows + 0.3), layout="constrained")
+    axes = np.atleast_1d(fig.subplots(rows, cols)).ravel()
+    for k, ax in enumerate(axes):
+        ax.set_xticks([])
+        ax.set_yticks([])
+        if k >= m:
+            ax.set_axis_off()
+            continue
+        ax.imshow(images[k], cmap="gray_r", interpolation="nearest")
+        head = f"{names[k]}\n" if names is not None else ""
+        ax.set_title(f"{head}true {labels[k]} → {preds[k]}", fontsize=8)
+        order = np.argsort(-probs[k])[:top]
+        for r, cls in enumerate(order):
+            ax.text(0.5, -0.1 - 0.14 * r, f"{cls}: {percent(probs[k, cls])}", transform=ax.transAxes,
+                    ha="center", va="top", fontsize=7.5,
+                    color=TRUE_CLASS if cls == labels[k] else (PREDICTED if cls == preds[k] else "black"),
+                    fontweight="bold" if cls in (labels[k], preds[k]) else "normal")
+    if title:
+        fig.suptitle(title, fontsize=10)
+    return fig
+
+
+def plot_edge_responses(responses: Mapping[str, np.ndarray], angles, *, edges=None,
+                        title: str | None = None) -> Figure:
+    """Heat maps of kernel responses to step edges: one panel per set of kernels, filters x angle.
+
+    responses: {panel title: (F, A) array}, e.g. the initial and the trained
+    kernels, all drawn on one colour scale symmetric about 0 (red positive);
+    angles: (A,) degrees, the direction each edge's bright side faces;
+    edges: optional (A, KH, KW) edge patches, drawn as a strip above the panels.
+    """
+    angles = np.asarray(angles, dtype=float)
+    if angles.ndim != 1 or angles.size == 0:
+        raise ValueError(f"angles must be a non-empty 1-D array (A,), got shape {angles.shape}")
+    if not responses:
+        raise ValueError("responses must hold at least one (F, A) array")
+    arrays = {k: np.asarray(v, dtype=float) for k, v in responses.items()}
+    for k, v in arrays.items():
+        if v.ndim != 2 or v.shape[1] != angles.size:
+            raise ValueError(f"responses[{k!r}] must have shape (F, {angles.size}), got {v.shape}")
+    if edges is not None:
+        edges = np.asarray(edges, dtype=float)
+        if edges.ndim != 3 or edges.shape[0] != angles.size:
+            raise ValueError(f"edges must have shape ({angles.size}, KH, KW), got {edges.shape}")
+    vmax = max(float(np.abs(v).max()) for v in arrays.values()) or 1.0
+    n = len(arrays)
+    f = max(v.shape[0] for v in arrays.values())
+    fig = Figure(figsize=(4.2 * n + 1.0, 0.22 * f + (2.3 if edges is not None else 1.5)), layout="constrained")
+    if edges is not None:
+        outer = fig.subfigures(2, 1, height_ratios=[0.9, 0.22 * f + 1.0])
+        strip = outer[0].subplots(1, angles.size)
+        for a, ax in enumerate(np.atleast_1d(strip)):
+            ax.imshow(edges[a], cmap="gray_r", vmin=0, vmax=1, interpolation="nearest")
+            ax.set_xticks([])
+            ax.set_yticks([])
+            ax.set_title(f"{angles[a]:g}°", fontsize=6.5)
+        outer[0].suptitle("the step edges (ink dark)", fontsize=8)
+        host = outer[1]
+    else:
+        host = fig
+    axes = np.atleast_1d(host.subplots(1, n))
+    im = None
+    for ax, (name, v) in zip(axes, arrays.items()):
+        im = ax.imshow(v, cmap=DIVERGING, vmin=-vmax, vmax=vmax, aspect="auto", interpolation="nearest")
+        step = max(1, angles.size // 8)
+        ax.set_xticks(range(0, angles.size, step), [f"{a:g}°" for a in angles[::step]], fontsize=7)
+        ax.set_yticks(range(v.shape[0]), [str(k) for k in range(v.shape[0])], fontsize=7)
+        ax.set_xlabel("edge orientation")
+        ax.set_ylabel("filter")
+        ax.set_title(name, fontsize=9)
+    host.colorbar(im, ax=axes.tolist(), shrink=0.9, label="response  Σ w · edge")
+    if title:
+        fig.suptitle(title, fontsize=10)
     return fig
 
 
