@@ -1,33 +1,38 @@
 """Benchmarks of cnnbook's vectorized layers (a script, not a test: timings are never asserted).
 
-Prints, for a grid of convolution shapes, the median time of one forward +
-backward pass of ``cnnbook.conv`` and its ratio to PyTorch on the CPU (with
-``torch.set_num_threads`` equal to NumPy's BLAS threads), or, without torch,
-the speed-up over the loop reference on a few small shapes; the geometric
-mean of the ratios per dtype; the same for 2x2 max-pooling; and one training
-epoch on the digits against the same network in PyTorch.
+Prints, for the grid of convolution shapes of issue 14 (C in 1, 8, 16; H in 8, 28; k in 3, 5;
+F in 8, 16, 32; stride 1, 2; padding 0, 1: 144 shapes, batch N = 64, in float32 and float64),
+the median time of one forward + backward pass of ``cnnbook.conv`` and its ratio to PyTorch on
+the CPU (``torch.set_num_threads`` equal to NumPy's BLAS threads, so both use the same number of
+threads); per dtype, the geometric mean of the ratios, the worst shape and how many shapes are
+above 3x, beside the targets of issue 14 (geometric mean <= 0.9 in float64 and <= 1.2 in
+float32, no shape above 3x). Without torch, it prints the speed-up over the loop reference on a
+few small shapes instead. Then the same for 2x2 max-pooling, and one training epoch on the
+digits against the same network in PyTorch.
 
-The compared implementations are interleaved (A, B, A, B, ...) so that a
-change of machine load hits both, and each time is the median of several
-rounds of a calibrated number of calls.  Run:
+The compared implementations are interleaved (A, B, A, B, ...) by ``cnnbook.timing.compare``, so
+that a change of machine load hits both, and each time is the median of several rounds of a
+calibrated number of calls.  Run:
 
-    .venv/bin/python benchmarks/bench.py            # the full grid (~3-4 min on 2 cores)
-    .venv/bin/python benchmarks/bench.py --quick    # every value of the grid, fewer shapes
-    .venv/bin/python benchmarks/bench.py --stages   # also the share of copy / GEMM / col2im
+    .venv/bin/python benchmarks/bench.py              # the full grid (~4 min on 2 idle cores)
+    .venv/bin/python benchmarks/bench.py --quick      # a subset in which every value of the grid occurs
+    .venv/bin/python benchmarks/bench.py --conv-only  # only the convolution grid
+    .venv/bin/python benchmarks/bench.py --stages     # also where the time goes: copy / GEMM / col2im
+    .venv/bin/python benchmarks/bench.py --levers     # also candidate implementations (issue 14, item 2)
     .venv/bin/python benchmarks/bench.py --threads 1  # both libraries on one thread
 
-Ratios > 1 mean cnnbook is slower.  Numbers from a loaded machine are noisy:
-the script prints the load average before and after.
+PyTorch is optional; with a CPU build on the path (e.g. ``PYTHONPATH=/path/to/torch``) the script
+finds it. Ratios > 1 mean cnnbook is slower.  Numbers from a loaded machine are noisy, and
+multi-threaded ones most of all (a thread that waits for a descheduled partner loses its time
+slice): the script prints the load average before and after; run it twice and compare.
 """
 
 from __future__ import annotations
 
 import argparse
 import itertools
-import math
 import os
 import platform
-import statistics
 import sys
 import time
 
@@ -36,6 +41,7 @@ import numpy as np
 from cnnbook import conv, data, pooling
 from cnnbook import model as M
 from cnnbook.losses import softmax_cross_entropy
+from cnnbook.timing import blas_threads, compare, geomean
 
 try:
     import torch
@@ -63,45 +69,9 @@ def conv_shapes(quick: bool):
 POOL_GRID = dict(C=(1, 8, 16, 32), H=(8, 28))
 
 
-# ---------------------------------------------------------------------------- timing
-
-
-def numpy_threads() -> int:
-    try:
-        from threadpoolctl import threadpool_info
-
-        counts = [p["num_threads"] for p in threadpool_info() if p.get("user_api") == "blas"]
-        if counts:
-            return max(counts)
-    except ImportError:
-        pass
-    return os.cpu_count() or 1
-
-
-def _calibrate(fn, target=0.01):
-    fn()  # warm-up (and first-call allocations)
-    t = time.perf_counter()
-    fn()
-    once = max(time.perf_counter() - t, 1e-6)
-    return max(1, min(1000, int(target / once)))
-
-
-def compare(fns: dict, *, rounds=7, target=0.01) -> dict:
-    """Median seconds per call of each function, the calls interleaved round by round."""
-    loops = {name: _calibrate(fn, target) for name, fn in fns.items()}
-    samples = {name: [] for name in fns}
-    for _ in range(rounds):
-        for name, fn in fns.items():
-            t = time.perf_counter()
-            for _ in range(loops[name]):
-                fn()
-            samples[name].append((time.perf_counter() - t) / loops[name])
-    return {name: statistics.median(v) for name, v in samples.items()}
-
-
-def geomean(values):
-    values = list(values)
-    return math.exp(sum(math.log(v) for v in values) / len(values)) if values else float("nan")
+# Issue 14, item 2: forward + backward, cnnbook time / PyTorch time, same threads.
+TARGETS = {"float64": 0.9, "float32": 1.2}
+WORST_ALLOWED = 3.0
 
 
 # ---------------------------------------------------------------------------- workloads
@@ -264,11 +234,110 @@ def conv_stages(x, w, b, dy, stride, pad, rounds=5):
         "col2im" + (" (batch last)" if batch_last else ""): scatter,
         "whole layer": cnnbook_conv_step(x, w, b, dy, stride, pad),
     }
-    return compare(fns, rounds=rounds)
+    return compare(fns, rounds=rounds, min_time=0.01)
 
 
 def _pair(v):
     return (v, v) if isinstance(v, int) else tuple(v)
+
+
+# ---------------------------------------------------------------------------- levers (issue 14, item 2)
+#
+# Candidate implementations of the forward + backward pass, kept here (not in cnnbook) until one is
+# chosen by measurement: the layout of the matrix product (one product per image, as conv.py, or the
+# batch folded into the columns of one product), col2im by kernel offset (as conv.py) or by stride
+# phase, and the input gradient as a correlation of the padded delta with the rotated kernel (an
+# im2col of delta and one more product, instead of col2im; stride 1 only).
+
+
+def _windows6(xp, kernel, stride, out_hw, order):
+    """A view of the windows of xp (N, C, Hp, Wp) with the axes in ``order`` (letters of "ncuvij")."""
+    s_n, s_c, s_h, s_w = xp.strides
+    (kh, kw), (sh, sw), (oh, ow) = kernel, stride, out_hw
+    axes = {"n": (xp.shape[0], s_n), "c": (xp.shape[1], s_c), "u": (kh, s_h), "v": (kw, s_w),
+            "i": (oh, sh * s_h), "j": (ow, sw * s_w)}
+    shape, strides = zip(*(axes[a] for a in order))
+    return np.ndarray(shape, dtype=xp.dtype, buffer=xp, strides=strides)
+
+
+def _pad(x, p):
+    if p == 0:
+        return np.ascontiguousarray(x)
+    xp = np.zeros((*x.shape[:2], x.shape[2] + 2 * p, x.shape[3] + 2 * p), x.dtype)
+    xp[:, :, p:-p, p:-p] = x
+    return xp
+
+
+def col2im_by_offset(d6, xp_shape, s, out_hw):
+    """d6 (N, C, KH, KW, OH, OW) -> dxp: one strided += per kernel offset (u, v), as conv.col2im."""
+    (oh, ow), (kh, kw) = out_hw, d6.shape[2:4]
+    dxp = np.zeros(xp_shape, d6.dtype)
+    for u in range(kh):
+        for v in range(kw):
+            dxp[:, :, u:u + s * oh:s, v:v + s * ow:s] += d6[:, :, u, v]
+    return dxp
+
+
+def col2im_by_phase(d6, xp_shape, s, out_hw):
+    """The same sums grouped by stride phase (u mod s, v mod s): the offsets of one phase add into a
+    contiguous buffer, and each phase, a disjoint set of pixels, is written once with a strided '='."""
+    (oh, ow), (n, c, kh, kw) = out_hw, d6.shape[:4]
+    dxp = np.zeros(xp_shape, d6.dtype)
+    for a in range(min(s, kh)):
+        for b in range(min(s, kw)):
+            us, vs = range(a, kh, s), range(b, kw, s)
+            buf = np.zeros((n, c, oh + len(us) - 1, ow + len(vs) - 1), d6.dtype)
+            for q, u in enumerate(us):
+                for r, v in enumerate(vs):
+                    buf[:, :, q:q + oh, r:r + ow] += d6[:, :, u, v]
+            dxp[:, :, a:a + s * buf.shape[2]:s, b:b + s * buf.shape[3]:s] = buf
+    return dxp
+
+
+def _lever_step(layout, col2im, s, p, dx_as_conv=False):
+    def step(x, w, b, dy):
+        n, c, h, wd = x.shape
+        f, _, kh, kw = w.shape
+        oh, ow = dy.shape[2:]
+        xp, w2 = _pad(x, p), w.reshape(f, -1)
+        if layout == "per-image":
+            X = _windows6(xp, (kh, kw), (s, s), (oh, ow), "ncuvij").reshape(n, c * kh * kw, oh * ow)
+            y = np.matmul(w2, X)
+            y += b[:, None]
+            y = y.reshape(n, f, oh, ow)
+            d2 = dy.reshape(n, f, oh * ow)
+            dw = np.matmul(d2, X.transpose(0, 2, 1)).sum(axis=0).reshape(w.shape)
+            d6 = None if dx_as_conv else np.matmul(w2.T, d2).reshape(n, c, kh, kw, oh, ow)
+        else:  # the batch folded into the columns: X (C*KH*KW, N*OH*OW), one product each
+            X = _windows6(xp, (kh, kw), (s, s), (oh, ow), "cuvnij").reshape(c * kh * kw, n * oh * ow)
+            yf = w2 @ X
+            yf += b[:, None]
+            y = np.ascontiguousarray(yf.reshape(f, n, oh, ow).transpose(1, 0, 2, 3))
+            df = np.ascontiguousarray(dy.transpose(1, 0, 2, 3)).reshape(f, -1)
+            dw = (df @ X.T).reshape(w.shape)
+            d6 = None if dx_as_conv else (w2.T @ df).reshape(c, kh, kw, n, oh, ow).transpose(3, 0, 1, 2, 4, 5)
+        if dx_as_conv:  # stride 1: dx = correlation of dy padded by K-1-p with the rotated, transposed kernel
+            dyp = _pad(dy, kh - 1 - p)
+            D = _windows6(dyp, (kh, kw), (1, 1), (h, wd), "ncuvij").reshape(n, f * kh * kw, h * wd)
+            wr = np.ascontiguousarray(w[:, :, ::-1, ::-1].transpose(1, 0, 2, 3)).reshape(c, -1)
+            dx = np.matmul(wr, D).reshape(n, c, h, wd)
+        else:
+            dxp = col2im(d6, xp.shape, s, (oh, ow))
+            dx = np.ascontiguousarray(dxp[:, :, p:p + h, p:p + wd])
+        return y, dx, dw, dy.sum(axis=(0, 2, 3))
+    return step
+
+
+def lever_steps(s, p, f, c):
+    """The candidates that apply to a layer with stride s, padding p, F filters and C channels."""
+    steps = {"per-image + offsets": _lever_step("per-image", col2im_by_offset, s, p),
+             "folded + offsets": _lever_step("folded", col2im_by_offset, s, p)}
+    if s > 1:
+        steps["per-image + phases"] = _lever_step("per-image", col2im_by_phase, s, p)
+        steps["folded + phases"] = _lever_step("folded", col2im_by_phase, s, p)
+    else:
+        steps["dx as a correlation"] = _lever_step("per-image", None, s, p, dx_as_conv=True)
+    return steps
 
 
 # ---------------------------------------------------------------------------- main
@@ -282,6 +351,9 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a subset of the conv grid (every value occurs)")
     parser.add_argument("--stages", action="store_true", help="time the stages of the slowest conv shapes")
+    parser.add_argument("--levers", action="store_true",
+                        help="time candidate implementations (layouts, col2im variants) on the slowest shapes")
+    parser.add_argument("--conv-only", action="store_true", help="only the convolution grid (and --stages/--levers)")
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--threads", type=int, default=None,
                         help="limit NumPy's BLAS (and torch) to this many threads (default: NumPy's own)")
@@ -291,7 +363,7 @@ def main(argv=None):
         from threadpoolctl import threadpool_limits
 
         threadpool_limits(args.threads)  # stays in effect for the whole run
-    threads = numpy_threads()
+    threads = blas_threads()
     ref_name = "torch" if torch is not None else "loops"
     print(f"python {platform.python_version()}, numpy {np.__version__}, "
           f"torch {torch.__version__ if torch is not None else 'not installed'}; "
@@ -317,7 +389,7 @@ def main(argv=None):
             for c, h, k, f, s, p in shapes:
                 x, w, b, dy = conv_case(rng, N, c, h, k, f, s, p, dtype)
                 t = compare({"ours": cnnbook_conv_step(x, w, b, dy, s, p),
-                             "ref": torch_conv_step(x, w, b, dy, s, p)}, rounds=args.rounds)
+                             "ref": torch_conv_step(x, w, b, dy, s, p)}, rounds=args.rounds, min_time=0.01)
                 r = t["ours"] / t["ref"]
                 ratios[np.dtype(dtype).name].append(r)
                 rows.append((np.dtype(dtype).name, c, h, k, f, s, p, r))
@@ -333,15 +405,24 @@ def main(argv=None):
             for c, h, k, f, s, p in small:
                 x, w, b, dy = conv_case(rng, 2, c, h, k, f, s, p, dtype)
                 t = compare({"ours": cnnbook_conv_step(x, w, b, dy, s, p),
-                             "ref": naive_conv_step(x, w, b, dy, s, p)}, rounds=3)
+                             "ref": naive_conv_step(x, w, b, dy, s, p)}, rounds=3, min_time=0.01)
                 r = t["ours"] / t["ref"]
                 ratios[np.dtype(dtype).name].append(r)
                 print(f"{np.dtype(dtype).name:>7} {c:>3} {h:>3} {k:>2} {f:>3} {s:>2} {p:>2} "
                       f"{fmt_ms(t['ours'])} {fmt_ms(t['ref'])} {r:8.4f}", flush=True)
-    print("\nconvolution, geometric mean of cnnbook / " + ref_name + " per dtype:")
+    print("\nconvolution forward + backward, cnnbook / " + ref_name + " per dtype:")
     for name, rs in ratios.items():
-        print(f"  {name}: geometric mean {geomean(rs):.3f}, max {max(rs):.2f}, min {min(rs):.2f}, "
-              f"{len(rs)} shapes")
+        print(f"  {name}: geometric mean {geomean(rs):.3f}, min {min(rs):.2f}, max {max(rs):.2f}, {len(rs)} shapes")
+        if rows:
+            worst = max((row for row in rows if row[0] == name), key=lambda row: row[-1])
+            _, c, h, k, f, s, p, r = worst
+            above = sum(v > WORST_ALLOWED for v in rs)
+            print(f"    worst shape C={c} H={h} k={k} F={f} s={s} p={p}: {r:.2f}; {above} shape(s) above "
+                  f"{WORST_ALLOWED:g}x; issue 14 target: geometric mean <= {TARGETS[name]} "
+                  f"({'met' if geomean(rs) <= TARGETS[name] else 'not met'}), no shape above {WORST_ALLOWED:g}x "
+                  f"({'met' if above == 0 else 'not met'})")
+    if args.conv_only:
+        return _finish(args, rows, rng, t_start)
 
     # ---------------------------------------------------------------- max-pool
     print(f"\nMax-pool 2x2 (stride 2) forward + backward, N = {N if torch is not None else 2}; "
@@ -354,7 +435,7 @@ def main(argv=None):
             x = rng.standard_normal((n, c, h, h)).astype(dtype)
             dy = rng.standard_normal((n, c, h // 2, h // 2)).astype(dtype)
             ours, ref = pool_steps(x, dy)
-            t = compare({"ours": ours, "ref": ref}, rounds=args.rounds if torch is not None else 3)
+            t = compare({"ours": ours, "ref": ref}, rounds=args.rounds if torch is not None else 3, min_time=0.01)
             r = t["ours"] / t["ref"]
             pool_ratios[np.dtype(dtype).name].append(r)
             print(f"{np.dtype(dtype).name:>7} {c:>3} {h:>3} {fmt_ms(t['ours'])} {fmt_ms(t['ref'])} {r:6.2f}",
@@ -368,13 +449,17 @@ def main(argv=None):
     for dtype in DTYPES:
         ours, theirs = digits_epoch_fns(dtype)
         if theirs is None:
-            t = compare({"ours": ours}, rounds=5, target=0)
+            t = compare({"ours": ours}, rounds=5, min_time=0)
             print(f"  {np.dtype(dtype).name}: cnnbook {t['ours']:.4f} s (torch not installed)")
         else:
-            t = compare({"ours": ours, "ref": theirs}, rounds=7, target=0)
+            t = compare({"ours": ours, "ref": theirs}, rounds=7, min_time=0)
             print(f"  {np.dtype(dtype).name}: cnnbook {t['ours']:.4f} s, torch {t['ref']:.4f} s, "
                   f"ratio {t['ours'] / t['ref']:.2f}", flush=True)
 
+    return _finish(args, rows, rng, t_start)
+
+
+def _finish(args, rows, rng, t_start):
     # ---------------------------------------------------------------- stages
     if args.stages and rows:
         print("\nWhere the time goes: stages of cnnbook's conv forward + backward, the 6 slowest "
@@ -382,12 +467,32 @@ def main(argv=None):
         for name, c, h, k, f, s, p, r in sorted(rows, key=lambda row: -row[-1])[:6]:
             dtype = np.dtype(name)
             x, w, b, dy = conv_case(rng, N, c, h, k, f, s, p, dtype)
-            st = conv_stages(x, w, b, dy, s, p)
+            try:
+                st = conv_stages(x, w, b, dy, s, p)
+            except AttributeError as e:  # the stages mirror conv.py's private helpers
+                print(f"  the stages need conv.py's internals, which have changed: {e}")
+                break
             parts = {key: v for key, v in st.items() if key != "whole layer"}
             total = sum(parts.values())
             text = ", ".join(f"{key} {v * 1e3:.2f} ({v / total:.0%})" for key, v in parts.items())
             print(f"  {name} C={c} H={h} k={k} F={f} s={s} p={p} (ratio {r:.2f}): {text}; "
                   f"whole layer {st['whole layer'] * 1e3:.2f}")
+
+    if args.levers and rows:
+        print("\nCandidate implementations (issue 14, item 2) on the 8 slowest shapes relative to torch: "
+              "time / torch's time, interleaved, same threads")
+        for name, c, h, k, f, s, p, r in sorted(rows, key=lambda row: -row[-1])[:8]:
+            x, w, b, dy = conv_case(rng, N, c, h, k, f, s, p, np.dtype(name))
+            y, cache = conv.conv2d_forward(x, w, b, stride=s, pad=p)
+            for key, step in lever_steps(s, p, f, c).items():   # every candidate computes cnnbook's numbers
+                for got, want in zip(step(x, w, b, dy), (y, *conv.conv2d_backward(dy, cache))):
+                    tol = 1e-10 if name == "float64" else 1e-4
+                    np.testing.assert_allclose(got, want, rtol=tol, atol=tol * np.abs(want).max(), err_msg=key)
+            t = compare({"cnnbook": cnnbook_conv_step(x, w, b, dy, s, p),
+                         **{key: (lambda v=v: v(x, w, b, dy)) for key, v in lever_steps(s, p, f, c).items()},
+                         "torch": torch_conv_step(x, w, b, dy, s, p)}, rounds=args.rounds, min_time=0.01)
+            print(f"  {name} C={c} H={h} k={k} F={f} s={s} p={p}: " +
+                  ", ".join(f"{key} {v / t['torch']:.2f}" for key, v in t.items() if key != "torch"), flush=True)
 
     if hasattr(os, "getloadavg"):
         print("\nload average at end: " + " ".join(f"{v:.2f}" for v in os.getloadavg()))

@@ -63,3 +63,48 @@ def test_timings_bars_and_ratios():
         plot_timings(["a"], [1.0], reference="b")
     with pytest.raises(ValueError, match="> 0"):
         plot_timings(["a"], [0.0])
+
+
+# --------------------------------------------------------------------------- GFLOP/s and profile
+
+
+def test_gflops_bars_peaks_and_missing_rungs():
+    from cnnbook.plotting.fast import plot_gflops
+
+    fig = plot_gflops(["loops", "im2col", "torch"], {"float32": [0.001, 20.0, None], "float64": [0.001, 8.0, 30.0]},
+                      {"float32": 40.0, "float64": 20.0}, title="t")
+    ax = fig.axes[0]
+    assert ax.get_xscale() == "log" and ax.get_title() == "t"
+    np.testing.assert_allclose(sorted(p.get_width() for p in ax.patches), [0.001, 0.001, 8.0, 20.0, 30.0])
+    texts = [t.get_text() for t in ax.texts]
+    assert any("20 (50% of peak)" in t for t in texts) and any("30 (150% of peak)" in t for t in texts)
+    assert any("0.001 (0.005% of peak)" in t for t in texts)
+    assert any("float32: not measured" in t for t in texts)
+    assert sorted(line.get_xdata()[0] for line in ax.lines) == [20.0, 40.0]       # the two peaks
+    assert sorted(t.get_text() for t in ax.get_legend().get_texts()) == [
+        "float32", "float64", "np.matmul peak, float32: 40 GFLOP/s", "np.matmul peak, float64: 20 GFLOP/s"]
+    with pytest.raises(ValueError, match="one value per rung"):
+        plot_gflops(["a", "b"], {"f": [1.0]}, {"f": 1.0})
+    with pytest.raises(ValueError, match="peaks"):
+        plot_gflops(["a"], {"f": [1.0]}, {})
+    with pytest.raises(ValueError, match="> 0"):
+        plot_gflops(["a"], {"f": [0.0]}, {"f": 1.0})
+
+
+def test_profile_bars_colours_and_shares():
+    from cnnbook.plotting.fast import plot_profile
+
+    parts = ["forward 0 Conv2d", "loss", "backward 0 Conv2d", "update"]
+    fig = plot_profile(parts, {"float64": [0.001, 0.0005, 0.003, 0.0005], "float32": [0.001, 0.001, 0.001, 0.001]})
+    ax = fig.axes[0]
+    widths = [p.get_width() for p in ax.patches]
+    np.testing.assert_allclose(widths, [1.0, 0.5, 3.0, 0.5, 1.0, 1.0, 1.0, 1.0])       # ms, float64 then float32
+    colours = [p.get_facecolor() for p in ax.patches[:4]]
+    assert colours[0] != colours[2] and colours[1] != colours[3]                       # forward, backward, ...
+    texts = [t.get_text() for t in ax.texts]
+    assert " 3 ms (60%, float64)" in texts and " 1 ms (25%, float32)" in texts
+    assert [t.get_text() for t in ax.get_yticklabels()] == parts
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert legend == ["forward", "loss", "backward", "update", "float64", "float32"]
+    with pytest.raises(ValueError, match="one time > 0 per part"):
+        plot_profile(parts, {"f": [1.0, 2.0]})

@@ -5,6 +5,8 @@
   tables, one output position's window highlighted in both, with the
   memory cost of the matrix.
 * :func:`plot_timings` -- horizontal bars of run times on a log axis.
+* :func:`plot_gflops` -- GFLOP/s of several implementations beside the measured matmul peak.
+* :func:`plot_profile` -- the time of each part of one training step.
 
 The im2col matrix here is the one of :func:`cnnbook.conv.im2col` for one
 sample: rows (c, u, v) = kernel entries (u, v the kernel offsets), columns (i, j) = output
@@ -13,7 +15,7 @@ positions, cols[(c*KH + u)*KW + v, i*OW + j] = xp[c, i*s + u, j*s + v].
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 from matplotlib.figure import Figure
@@ -149,5 +151,106 @@ def plot_timings(names: Sequence[str], seconds: Sequence[float], *, reference: s
             text += f" ({ratio:.3g}x faster)" if ratio >= 1 else f" ({1 / ratio:.3g}x slower)"
         ax.text(s * 1e3, k, text, va="center", fontsize=8)
     ax.set_xlim(seconds.min() * 1e3 / 2, seconds.max() * 1e3 * 30)
-    ax.set_title(title)
+    ax.set_title(title, fontsize=10)
+    return fig
+
+
+def plot_gflops(rungs: Sequence[str], gflops: Mapping[str, Sequence[float | None]],
+                peaks: Mapping[str, float], *, title: str = "GFLOP/s of one forward + backward pass") -> Figure:
+    """Grouped horizontal bars of GFLOP/s (log axis), one group per implementation, one bar per
+    series (e.g. per dtype), with each series' peak as a dashed vertical line.
+
+    rungs: the implementations, top to bottom. gflops: {series: one rate per rung, None where the
+    rung was not measured}. peaks: {series: the rate the machine's matrix product reaches} for
+    every series. Each bar is labelled with its rate and its share of its series' peak.
+    """
+    rungs = list(rungs)
+    if not rungs or not gflops:
+        raise ValueError("rungs and gflops must be non-empty")
+    for name, values in gflops.items():
+        if len(values) != len(rungs):
+            raise ValueError(f"gflops[{name!r}] must have one value per rung ({len(rungs)}), got {len(values)}")
+        if any(v is not None and not v > 0 for v in values):
+            raise ValueError(f"gflops[{name!r}] must hold rates > 0 (or None), got {list(values)}")
+        if name not in peaks or not peaks[name] > 0:
+            raise ValueError(f"peaks must give a rate > 0 for every series; missing or not > 0: {name!r}")
+    series = list(gflops)
+    colours = ["#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd"]
+    height = 0.8 / len(series)
+    fig = Figure(figsize=(7.5, 0.55 * len(rungs) * max(1, len(series) * 0.7) + 1.3), layout="constrained")
+    ax = fig.add_subplot()
+    shown = [v for values in gflops.values() for v in values if v is not None] + list(peaks.values())
+    for k, name in enumerate(series):
+        colour = colours[k % len(colours)]
+        labelled = False
+        for r, v in enumerate(gflops[name]):
+            y = r + (k - (len(series) - 1) / 2) * height
+            if v is None:
+                ax.text(min(shown), y, f" {name}: not measured", va="center", fontsize=7.5, color="#666")
+                continue
+            ax.barh(y, v, height=height * 0.95, color=colour, label=None if labelled else name)
+            labelled = True
+            share = v / peaks[name]
+            pct = f"{100 * share:.2g}%" if share < 1 else f"{100 * share:.0f}%"
+            ax.text(v, y, f" {v:.3g} ({pct} of peak)", va="center", fontsize=7.5)
+        ax.axvline(peaks[name], color=colour, linestyle="--", linewidth=1.2,
+                   label=f"np.matmul peak, {name}: {peaks[name]:.3g} GFLOP/s")
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=2, fontsize=8, frameon=False)
+    ax.set_xscale("log")
+    ax.set_yticks(np.arange(len(rungs)), rungs)
+    ax.set_ylim(len(rungs) - 0.5, -0.5)
+    ax.set_xlim(min(shown) / 3, max(shown) * 40)
+    ax.set_xlabel("GFLOP/s (log scale)")
+    ax.set_title(title, fontsize=10)
+    return fig
+
+
+def _part_colour(name: str) -> str:
+    for prefix, colour in (("forward", "#1f77b4"), ("backward", "#d62728"), ("loss", "#2ca02c"),
+                           ("update", "#7f7f7f")):
+        if name.startswith(prefix):
+            return colour
+    return "#9467bd"
+
+
+def plot_profile(parts: Sequence[str], seconds: Mapping[str, Sequence[float]], *,
+                 title: str = "One training step, part by part") -> Figure:
+    """Horizontal bars of the time of each part of a training step, one bar per series.
+
+    parts: the names in execution order ("forward 0 Conv2d", ..., "loss", "backward ...",
+    "update"); the colour says the kind (forward blue, backward red, loss green, update grey).
+    seconds: {series: one time (> 0) per part}, e.g. one series per dtype; series after the
+    first are hatched. Each bar is labelled with its time and its share of its series' total.
+    """
+    parts = list(parts)
+    if not parts or not seconds:
+        raise ValueError("parts and seconds must be non-empty")
+    for name, values in seconds.items():
+        values = np.asarray(values, dtype=float)
+        if values.shape != (len(parts),) or not np.all(values > 0):
+            raise ValueError(f"seconds[{name!r}] must hold one time > 0 per part ({len(parts)}), got {values}")
+    series = list(seconds)
+    height = 0.8 / len(series)
+    fig = Figure(figsize=(7.5, 0.3 * len(parts) * len(series) + 1.4), layout="constrained")
+    ax = fig.add_subplot()
+    top = max(float(np.max(v)) for v in seconds.values()) * 1e3
+    for k, name in enumerate(series):
+        values = np.asarray(seconds[name], dtype=float)
+        total = values.sum()
+        ys = np.arange(len(parts)) + (k - (len(series) - 1) / 2) * height
+        ax.barh(ys, values * 1e3, height=height * 0.95, color=[_part_colour(p) for p in parts],
+                hatch="//" if k else None, edgecolor="white" if k else None)
+        for y, v in zip(ys, values):
+            ax.text(v * 1e3, y, f" {v * 1e3:.3g} ms ({v / total:.0%}, {name})", va="center", fontsize=7)
+    from matplotlib.patches import Patch
+
+    kinds = [Patch(color=_part_colour(kind), label=kind) for kind in ("forward", "loss", "backward", "update")]
+    kinds += [Patch(facecolor="#999999", hatch="//" if k else None, edgecolor="white", label=name)
+              for k, name in enumerate(series)]
+    ax.legend(handles=kinds, loc="lower right", fontsize=8)
+    ax.set_yticks(np.arange(len(parts)), parts)
+    ax.invert_yaxis()
+    ax.set_xlim(0, top * 1.6)
+    ax.set_xlabel("milliseconds")
+    ax.set_title(title, fontsize=10)
     return fig
