@@ -20,6 +20,7 @@ fi
 mkdir -p _build
 find _build -mindepth 1 -maxdepth 1 ! -name screenshots ! -name student -exec rm -rf {} +
 start=$SECONDS
+export CNNBOOK_JAX_CACHE="${CNNBOOK_JAX_CACHE:-$(pwd)/.jax_cache}"   # see cnnbook.reference
 .venv/bin/jupyter-book build . -W -n --keep-going
 .venv/bin/python scripts/book_stamp.py write
 echo "build: done in $((SECONDS - start)) s. Open $(pwd)/_build/html/index.html"

@@ -9,4 +9,6 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 bash scripts/setup.sh
+# JAX's compiled programs are kept between the three runs of each chapter (see cnnbook.reference).
+export CNNBOOK_JAX_CACHE="${CNNBOOK_JAX_CACHE:-$(pwd)/.jax_cache}"
 exec .venv/bin/python -m pytest -n "${CNNBOOK_WORKERS:-2}" --dist loadgroup "$@"
