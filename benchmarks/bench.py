@@ -8,7 +8,9 @@ threads); per dtype, the geometric mean of the ratios, the worst shape and how m
 above 3x, beside the targets of issue 14 (geometric mean <= 0.9 in float64 and <= 1.2 in
 float32, no shape above 3x). Without torch, it prints the speed-up over the loop reference on a
 few small shapes instead. Then the same for 2x2 max-pooling, and one training epoch on the
-digits against the same network in PyTorch.
+digits against the same network in PyTorch; then (not with --quick or --conv-only) the
+convolution family of ``benchmarks/bench_family.py``: dilation, groups and the transposed
+convolution against PyTorch.
 
 The compared implementations are interleaved (A, B, A, B, ...) by ``cnnbook.timing.compare``, so
 that a change of machine load hits both, and each time is the median of several rounds of a
@@ -493,6 +495,14 @@ def _finish(args, rows, rng, t_start):
                          "torch": torch_conv_step(x, w, b, dy, s, p)}, rounds=args.rounds, min_time=0.01)
             print(f"  {name} C={c} H={h} k={k} F={f} s={s} p={p}: " +
                   ", ".join(f"{key} {v / t['torch']:.2f}" for key, v in t.items() if key != "torch"), flush=True)
+
+    if not args.conv_only and not args.quick:
+        # the convolution family (issue 12): dilation, groups, the transposed convolution, beside
+        # the figures above, same thread count
+        import bench_family
+        print("\nThe convolution family (benchmarks/bench_family.py):", flush=True)
+        bench_family.main(["--only", "dilation", "--only", "groups", "--only", "transpose"]
+                          + (["--threads", str(args.threads)] if args.threads else []))
 
     if hasattr(os, "getloadavg"):
         print("\nload average at end: " + " ".join(f"{v:.2f}" for v in os.getloadavg()))
