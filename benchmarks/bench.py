@@ -199,8 +199,10 @@ def digits_epoch_fns(dtype):
 
 
 def conv_stages(x, w, b, dy, stride, pad, rounds=5):
-    """Median seconds of the stages of cnnbook's conv forward + backward, done as conv.py does them
-    (including its choice between the two col2im layouts)."""
+    """Median seconds of the stages of cnnbook's conv forward + backward in the one-product-per-image
+    arrangement (with conv.py's choice between the two col2im layouts). For the shapes where conv.py
+    folds the batch into the columns or goes through the batch in chunks (conv._folded_pays,
+    conv._chunked_pays), this shows where the time of the unchunked arrangement goes, not of conv.py's."""
     stride, pad = _pair(stride), _pair(pad)
     f, c = w.shape[:2]
     kernel = w.shape[2:]

@@ -201,3 +201,68 @@ def test_pooling_with_padding_matches_the_loops_with_ties(rng, size, stride, pad
     x[0, 0, 0, 0] = np.nan                              # the NaN route with padding
     y, cache = pooling.maxpool2d_forward(x, size=size, stride=stride, pad=pad, ceil_mode=ceil_mode)
     assert np.isnan(y[0, 0, 0, 0]) and not np.isnan(y[1]).any()
+
+
+@pytest.mark.parametrize("x_shape, w_shape, pad, full", [
+    ((2, 3, 18, 17), (2, 3, 3, 3), 1, True),     # stride 1, F <= C, more than 256 positions
+    ((2, 3, 18, 17), (3, 3, 3, 2), (2, 1), True),  # F = C, pad = KH - 1, pad = KW - 1
+    ((2, 2, 18, 17), (3, 2, 3, 3), 1, False),    # F > C: delta's im2col matrix would be larger
+    ((2, 3, 18, 17), (2, 3, 3, 3), 3, False),    # pad > K - 1: delta would have to be cropped
+    ((2, 3, 12, 12), (2, 3, 3, 3), 1, False),    # 144 positions: the extra copy does not pay
+])
+def test_the_plain_layers_full_correlation_branch_matches_the_loops(rng, monkeypatch, x_shape, w_shape, pad, full):
+    x, w, b, y, cache, dy = case(rng, x_shape, w_shape, 1, pad)
+    calls = _spy(monkeypatch, "_input_grad_full")
+    got = conv.conv2d_backward(dy, cache)
+    assert bool(calls) == full
+    for g, want in zip(got, conv.conv2d_backward_naive(dy, cache)):
+        np.testing.assert_allclose(g, want, atol=1e-11)
+    got32 = conv.conv2d_backward(dy.astype(np.float32), cache._replace(x=x.astype(np.float32),
+                                                                        w=w.astype(np.float32), cols=None))
+    assert all(g.dtype == np.float32 for g in got32)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_the_chunked_layer_matches_the_loops_across_chunks(rng, monkeypatch, dtype):
+    """Stride 1, F <= C, more than 256 positions: forward and backward go through the batch a
+    few images at a time and keep no im2col matrix; 3 images per chunk here, so 7 images make
+    chunks of 3, 3 and 1."""
+    x_shape, w_shape, pad = (7, 3, 18, 17), (2, 3, 3, 2), 1
+    xp_bytes = 3 * 3 * 2 * 18 * 18 * np.dtype(dtype).itemsize     # im2col bytes per image
+    monkeypatch.setattr(conv, "CHUNK_BYTES", 3 * xp_bytes)
+    assert conv._chunks(7, xp_bytes) == [(0, 3), (3, 6), (6, 7)]
+    x, w, b, y, cache, dy = case(rng, x_shape, w_shape, 1, pad, dtype=dtype)
+    assert cache.cols is None and y.dtype == dtype
+    calls = _spy(monkeypatch, "_input_grad_full")
+    got = conv.conv2d_backward(dy, cache)
+    assert len(calls) == 3 and all(g.dtype == dtype for g in got)
+    tol = 1e-11 if dtype == np.float64 else 1e-4
+    np.testing.assert_allclose(y, conv.conv2d_forward_naive(x, w, b, pad=pad)[0], atol=tol)
+    for g, want in zip(got, conv.conv2d_backward_naive(dy, cache)):
+        np.testing.assert_allclose(g, want, atol=tol * 10)
+
+
+@pytest.mark.parametrize("x_shape, w_shape, stride, pad", [
+    ((5, 3, 8, 8), (4, 3, 3, 3), 1, 1),            # 64 positions: the last folded size
+    ((3, 2, 9, 7), (3, 2, 2, 3), (2, 1), (1, 0)),  # strided, unequal axes
+    ((4, 1, 6, 6), (2, 1, 5, 5), 1, 1),            # C = 1, 4 positions
+])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_the_folded_layout_matches_the_loops(rng, x_shape, w_shape, stride, pad, dtype):
+    """At most 64 output positions: one product for the whole batch, the batch folded into the
+    columns; the cached matrix is (C*KH*KW, OH*OW*N) and holds xp[n, c, i*sh + u, j*sw + v]."""
+    x, w, b, y, cache, dy = case(rng, x_shape, w_shape, stride, pad, dtype=dtype)
+    n, c = x_shape[:2]
+    oh, ow = y.shape[2:]
+    assert conv._folded_pays((oh, ow))
+    folded = cache.cols[-1]
+    assert folded.shape == (c * w_shape[2] * w_shape[3], oh * ow * n) and folded.dtype == dtype
+    per_image = conv.im2col(conv._pad(x, cache.pad), w_shape[2:], cache.stride)     # (N, K, P)
+    np.testing.assert_array_equal(folded, per_image.transpose(1, 2, 0).reshape(folded.shape))
+    tol = 1e-11 if dtype == np.float64 else 1e-4
+    np.testing.assert_allclose(y, conv.conv2d_forward_naive(x, w, b, stride=stride, pad=pad)[0], atol=tol)
+    for cached in (cache, cache._replace(cols=None)):                 # with and without the matrix
+        got = conv.conv2d_backward(dy, cached)
+        assert all(g.dtype == dtype for g in got)
+        for g, want in zip(got, conv.conv2d_backward_naive(dy, cache)):
+            np.testing.assert_allclose(g, want, atol=tol * 10)
