@@ -29,7 +29,7 @@ cd "$out"
 set +e
 "$OLDPWD/.venv/bin/jupyter-book" build . -n --keep-going > build.log 2>&1
 set -e
-grep -E "WARNING|ERROR" build.log | grep -F "$name" | grep -v -E "unknown document|cross-reference target not found: '[a-z_]+.ipynb'|toctree|myst.xref_missing.*\.ipynb" > warnings.log || true
+grep -E "WARNING|ERROR" build.log | grep -F "$name" | grep -v -E "unknown document|cross-reference target not found: '[a-z_]+\.ipynb(#[a-z0-9-]+)?'|toctree|myst.xref_missing.*\.ipynb" > warnings.log || true
 if [ -s warnings.log ]; then
     cat warnings.log
     echo "build_one: $(wc -l < warnings.log) warning(s) about book/$name.ipynb (full log: $out/build.log)"

@@ -158,10 +158,17 @@ def test_no_summary_claims_that_large_windows_slow_training(chapter):
 
 
 def test_the_pooling_experiment_says_only_what_it_shows():
+    """The experiment moved from the convolution chapter to the training lab (issue 13); its checks moved with it."""
     text = markdown("convolution")
-    section = text[text.index("## Training a kernel through a pooling layer"):text.index("## Checked against")]
+    pointer = text[text.index("## Training a kernel through a pooling layer"):text.index("## Checked against")]
+    assert "(training.ipynb#a-known-kernel-learned-back-through-the-pool)" in pointer
+    assert "10, 3, 5" not in pointer and "```" not in pointer
+    lab = markdown("training")
+    section = lab[lab.index("### Too few patches"):lab.index("### The same bound from the other end")]
     assert "**global** minimum" in section and "not *identifiable*" in section
     assert "Average-pooling does no better on this count" in section
-    assert "neither this count nor the\none-dimensional example answers" in section
+    assert "on its own it says nothing about speed" in section
+    shown = lab[lab.index("### What these runs show, and what they do not"):]
+    assert "They do not show" in shown
     pooling_text = markdown("pooling")
     assert "the explanation needs" not in pooling_text

@@ -78,7 +78,8 @@ def test_a_plural_five_is_not_read_as_a_timing():
 
 
 def test_the_one_dimensional_descent_shrinks_the_error_by_one_factor_per_step():
-    """The convolution chapter: 1 - eta |d|^2 = 0.5 (max-pooling) and 0.415 (average-pooling)."""
+    """The training lab's one-dimensional example (until issue 13 in the convolution chapter):
+    1 - eta |d|^2 = 0.5 (max-pooling) and 0.415 (average-pooling)."""
     x = np.array([10.0, 3.0, 5.0, -4.0]).reshape(1, 1, 1, 4)
     pools = {"max": (pooling.maxpool2d_forward, pooling.maxpool2d_backward),
              "average": (pooling.avgpool2d_forward, pooling.avgpool2d_backward)}

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from cnnbook import model as M
-from cnnbook import pooling, training
+from cnnbook import conv, pooling, training
 from cnnbook.gradcheck import numerical_gradient
 from cnnbook.losses import softmax_cross_entropy
 
@@ -302,39 +302,124 @@ def test_tie_fractions_by_hand():
 # --------------------------------------------------------------------------- the reader's experiment
 
 
-@pytest.mark.parametrize("pool", [1, 2, 4])
-def test_selected_patches_match_the_loop_reference(pool):
+SETTINGS = [(1, "max"), (2, "max"), (4, "max"), (2, "avg"), (4, "avg")]
+
+
+@pytest.mark.parametrize("pool, mode", SETTINGS)
+def test_pooled_patches_match_the_loop_reference(pool, mode):
     x, _ = images(3, seed=pool)
     kernel = np.random.default_rng(pool).normal(size=(1, 1, 3, 3))
-    fast = training.selected_patches(x, kernel, pool=pool)
-    np.testing.assert_array_equal(fast, training.selected_patches_naive(x, kernel, pool=pool))
+    fast = training.pooled_patches(x, kernel, pool=pool, mode=mode)
+    np.testing.assert_allclose(fast, training.pooled_patches_naive(x, kernel, pool=pool, mode=mode), rtol=1e-15)
     assert fast.shape == (3 * 64 // pool**2, 9)
 
 
-def test_gradient_of_the_pooled_loss_is_least_squares_on_the_selected_patches():
-    x, _ = images(2)
+@pytest.mark.parametrize("pool, mode", SETTINGS)
+def test_the_pooled_outputs_are_the_rows_times_the_kernel(pool, mode):
+    """pool(conv(x, w)) = A w, with the book's layers on the left."""
+    x, _ = images(2, seed=5)
+    w = np.random.default_rng(6).normal(size=(1, 1, 3, 3))
+    z, _ = conv.conv2d_forward(x, w, np.zeros(1), pad=(1, 1))
+    if pool > 1:
+        z, _ = (pooling.maxpool2d_forward if mode == "max" else pooling.avgpool2d_forward)(z, size=pool)
+    np.testing.assert_allclose(z.ravel(), training.pooled_patches(x, w, pool=pool, mode=mode) @ w.ravel(),
+                               rtol=1e-12, atol=1e-14)
+
+
+def test_window_patches_group_the_padded_patches_by_window():
+    x = np.arange(2 * 16, dtype=float).reshape(2, 1, 4, 4)
+    p = training.window_patches(x, kernel_shape=(3, 3), pool=2)
+    assert p.shape == (2 * 4, 4, 9)
+    xp = np.pad(x[:, 0], ((0, 0), (1, 1), (1, 1)))
+    # window (n=1, i=0, j=1), offset (u, v) = (1, 0): the output (1, 2), whose patch starts at xp[1, 1, 2]
+    np.testing.assert_array_equal(p[1 * 4 + 0 * 2 + 1, 1 * 2 + 0], xp[1, 1:4, 2:5].ravel())
+
+
+@pytest.mark.parametrize("pool, mode", SETTINGS)
+def test_recover_kernel_takes_the_steps_of_the_books_layers(pool, mode):
+    x, _ = images(3, seed=7)
+    r = np.random.default_rng(8)
+    true, start = r.normal(size=(1, 1, 3, 3)), r.normal(size=(1, 1, 3, 3))
+    fast = training.recover_kernel(x, true, pool=pool, mode=mode, steps=60, lr=2e-3, init=start)
+    slow = training.recover_kernel_naive(x, true, pool=pool, mode=mode, steps=60, lr=2e-3, init=start)
+    np.testing.assert_allclose(fast.path, slow.path, rtol=1e-10, atol=1e-13)
+    np.testing.assert_allclose(fast.losses, slow.losses, rtol=1e-10, atol=1e-13)
+    np.testing.assert_allclose(fast.errors, slow.errors, rtol=1e-10, atol=1e-13)
+    np.testing.assert_array_equal(fast.mismatched, slow.mismatched)
+    assert fast.settled == slow.settled and fast.w.shape == (1, 1, 3, 3)
+    if mode == "avg" or pool == 1:
+        assert fast.settled == 0 and not fast.mismatched.any()
+
+
+def test_from_the_settled_step_on_the_error_is_multiplied_by_i_minus_lr_gram():
+    """(train-ls): once the max passes on w*'s patches, w - w* <- (I - lr A^T A)(w - w*), exactly."""
+    x, _ = images(4, seed=9)
     true = np.random.default_rng(1).normal(size=(1, 1, 3, 3))
-    w = true + 1e-3 * np.random.default_rng(2).normal(size=true.shape)    # near: the same argmax
-    a = training.selected_patches(x, true, pool=2)
-    np.testing.assert_array_equal(a, training.selected_patches(x, w, pool=2))
-    # one gradient step of recover_kernel, read back from its error: w1 = w - lr A^T A (w - w*)
-    lr = 1e-3
-    errors, w1 = training.recover_kernel(x, true, pool=2, steps=1, lr=lr, init=w)
-    step = (a.T @ a @ (w - true).ravel()).reshape(w.shape)
-    np.testing.assert_allclose(w1, w - lr * step, rtol=1e-10, atol=1e-14)
-    assert errors[0] == pytest.approx(np.linalg.norm(w1 - true))
+    start = true + 0.3 * np.random.default_rng(2).normal(size=true.shape)
+    a = training.pooled_patches(x, true, pool=2)
+    gram = a.T @ a
+    lr = 1 / np.linalg.eigvalsh(gram)[-1]
+    run = training.recover_kernel(x, true, pool=2, steps=400, lr=lr, init=start)
+    assert run.settled < 200 and run.mismatched[run.settled:].sum() == 0 and run.mismatched[:run.settled].any()
+    e = (run.path[run.settled - 1] - true[0, 0]).ravel()
+    for t in range(run.settled, 400):
+        e = e - lr * gram @ e
+        np.testing.assert_allclose(run.path[t].ravel() - true.ravel(), e, rtol=1e-9, atol=1e-13)
+
+
+def test_mismatched_counts_windows_whose_patch_differs_not_ties_of_equal_patches():
+    x = np.zeros((1, 1, 4, 4))
+    x[0, 0, 3, 3] = 1.0                              # only the last window has a nonzero patch
+    true = np.zeros((1, 1, 3, 3))
+    true[0, 0, 0, 0] = 1.0                           # responds to the pixel from the bottom-right output
+    start = np.zeros((1, 1, 3, 3))
+    start[0, 0, 2, 2] = -1.0                         # negative there: another patch wins the last window
+    run = training.recover_kernel(x, true, pool=2, steps=1, lr=1e-3, init=start)
+    # windows 0-2 see only zero patches: their ties are between equal patches and never count
+    assert run.mismatched.tolist() == [1]
+    assert training.recover_kernel_naive(x, true, pool=2, steps=1, lr=1e-3, init=start).mismatched.tolist() == [1]
 
 
 def test_recover_kernel_converges_without_pooling_and_stalls_when_patches_are_too_few():
     x, _ = images(1, seed=3)
-    true = np.ones((1, 1, 3, 3))
+    true = np.random.default_rng(4).normal(size=(1, 1, 3, 3))
     start = np.random.default_rng(0).normal(size=true.shape)
-    a = training.selected_patches(x, true, pool=1)
+    a = training.pooled_patches(x, true, pool=1)
     lr = 1 / np.linalg.eigvalsh(a.T @ a)[-1]
-    errors, _ = training.recover_kernel(x, true, pool=1, steps=400, lr=lr, init=start)
-    assert errors[-1] < 0.05 * errors[0] and np.all(np.diff(errors) <= 1e-12)   # least squares: monotone
-    four = training.selected_patches(x, true, pool=4)
-    assert four.shape == (4, 9) and np.linalg.matrix_rank(four.T @ four) <= 4      # 4 patches, 9 unknowns
+    run = training.recover_kernel(x, true, pool=1, steps=400, lr=lr, init=start)
+    assert run.errors[-1] < 0.05 * run.errors[0] and np.all(np.diff(run.errors) <= 1e-12)   # monotone
+    for mode in ("max", "avg"):
+        four = training.pooled_patches(x, true, pool=4, mode=mode)
+        assert four.shape == (4, 9) and np.linalg.matrix_rank(four.T @ four) <= 4      # 4 patches, 9 unknowns
+
+
+def test_max_pool_rows_nest_and_average_pool_rows_are_a_p_squared_smaller_gram():
+    x, _ = images(6, seed=11)
+    true = np.random.default_rng(12).normal(size=(1, 1, 3, 3))
+    rows = {p: {r.tobytes() for r in training.pooled_patches(x, true, pool=p)} for p in (1, 2, 4)}
+    assert rows[4] <= rows[2] <= rows[1]
+    g1 = training.pooled_patches(x, true, pool=1)
+    for p in (2, 4):
+        a = training.pooled_patches(x, true, pool=p, mode="avg")
+        assert np.linalg.eigvalsh(g1.T @ g1 / p**2 - a.T @ a)[0] > -1e-10     # A^T A <= G_1 / p^2
+
+
+def test_naive_log_softmax_equals_the_stable_loss_until_exp_overflows():
+    z = np.random.default_rng(0).normal(size=(5, 10))
+    t = np.arange(5)
+    loss, d = training.loss_naive_log_softmax(z, t)
+    ref_loss, ref_d = softmax_cross_entropy(z, t)
+    assert loss == pytest.approx(ref_loss, rel=1e-12)
+    np.testing.assert_allclose(d, ref_d, rtol=1e-10, atol=1e-15)
+    big = z.copy()
+    big[0, 3] = 710.0                                  # exp(710) overflows float64
+    loss, d = training.loss_naive_log_softmax(big, t)            # label 0: p_0 = e^z0 / inf = 0
+    assert loss == np.inf and np.isnan(d[0, 3]) and np.isfinite(d[1:]).all()
+    loss, d = training.loss_naive_log_softmax(big, np.array([3, 1, 2, 3, 4]))   # label 3: inf / inf
+    assert np.isnan(loss) and np.isnan(d[0, 3])
+    assert np.isfinite(softmax_cross_entropy(big, t)[0])
+    with pytest.raises(ValueError, match="labels"):
+        training.loss_naive_log_softmax(z, t[:3])
 
 
 @pytest.mark.parametrize("call, match", [
@@ -342,7 +427,13 @@ def test_recover_kernel_converges_without_pooling_and_stalls_when_patches_are_to
                                      init=np.zeros((1, 1, 3, 3))), "pool"),
     (lambda: training.recover_kernel(np.zeros((1, 1, 4, 4)), np.ones((1, 1, 3, 3)), pool=2, steps=1, lr=0.1,
                                      init=np.zeros((1, 1, 2, 2))), "init"),
-    (lambda: training.selected_patches(np.zeros((1, 2, 4, 4)), np.ones((1, 1, 3, 3)), pool=2), "x must be"),
+    (lambda: training.recover_kernel(np.zeros((1, 1, 4, 4)), np.ones((1, 1, 3, 3)), pool=2, mode="mean", steps=1,
+                                     lr=0.1, init=np.zeros((1, 1, 3, 3))), "mode"),
+    (lambda: training.recover_kernel(np.zeros((1, 1, 4, 4)), np.ones((1, 1, 3, 3)), pool=2, steps=1, lr=0,
+                                     init=np.zeros((1, 1, 3, 3))), "lr"),
+    (lambda: training.recover_kernel(np.zeros((1, 1, 4, 4)), np.ones((1, 1, 2, 2)), pool=2, steps=1, lr=0.1,
+                                     init=np.zeros((1, 1, 2, 2))), "odd"),
+    (lambda: training.pooled_patches(np.zeros((1, 2, 4, 4)), np.ones((1, 1, 3, 3)), pool=2), "x must be"),
 ])
 def test_kernel_experiment_bad_arguments(call, match):
     with pytest.raises(ValueError, match=match):

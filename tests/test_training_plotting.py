@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from matplotlib.figure import Figure
 
-from cnnbook.plotting.training import LN10, plot_kernel_recovery, plot_runs, smooth
+from cnnbook.plotting.training import LN10, kernel_run_label, plot_kernel_recovery, plot_runs, smooth
 
 
 def test_smooth_is_a_running_mean_that_skips_nan():
@@ -54,12 +54,30 @@ def test_runs_bad_input(kw, match):
         plot_runs(steps, {"base": [0.5, 0.8, 0.9]}, steps_per_epoch=2)
 
 
-def test_kernel_recovery_one_line_per_run_coloured_by_pool():
-    errors = {"1 image, pool 1": [2, 1, 0.5], "1 image, pool 4": [2, 2, 2], "32 images, pool 1": [2, 0.5, 0.1]}
-    ax = plot_kernel_recovery(errors).axes[0]
-    lines = {line.get_label(): line for line in ax.lines}
-    assert set(lines) == set(errors) and ax.get_yscale() == "log"
-    assert lines["1 image, pool 1"].get_color() == lines["32 images, pool 1"].get_color()
-    assert lines["1 image, pool 1"].get_linestyle() == "-" and lines["32 images, pool 1"].get_linestyle() == "--"
-    with pytest.raises(ValueError, match="at least one"):
-        plot_kernel_recovery({})
+def test_kernel_recovery_one_panel_per_data_set_coloured_by_pool_dashed_for_average():
+    runs = {(1, "max"): [2, 1, 0.5], (2, "max"): [2, 1.5, 1], (2, "avg"): [2, 1.8, 1.6], (4, "max"): [2, 2, 2]}
+    fig = plot_kernel_recovery({"1 digit": runs, "32 digits": dict(runs)},
+                               settled={"1 digit": {(2, "max"): 1, (4, "max"): 3}})
+    left, right = fig.axes[:2]
+    lines = {line.get_label(): line for line in left.lines if not line.get_label().startswith("_")}
+    assert set(lines) == {"no pooling", "max 2×2", "average 2×2", "max 4×4"} and left.get_yscale() == "log"
+    assert lines["max 2×2"].get_color() == lines["average 2×2"].get_color() != lines["max 4×4"].get_color()
+    assert lines["max 2×2"].get_linestyle() == "-" and lines["average 2×2"].get_linestyle() == "--"
+    dots = [line for line in left.lines if line.get_marker() == "o"]
+    assert len(dots) == 1 and list(dots[0].get_xdata()) == [2] and list(dots[0].get_ydata()) == [1.5]
+    assert not [line for line in right.lines if line.get_marker() == "o"]
+    assert [left.get_title(), right.get_title()] == ["1 digit", "32 digits"]
+    assert "from here on, the max passes on w*'s patches" in [t.get_text() for t in fig.legends[0].get_texts()]
+    assert kernel_run_label(1, "avg") == "no pooling" and kernel_run_label(4, "avg") == "average 4×4"
+
+
+@pytest.mark.parametrize("errors, match", [
+    ({}, "at least one"),
+    ({"a": {}}, "at least one"),
+    ({"a": {(3, "max"): [1.0]}}, "run keys"),
+    ({"a": {(2, "mean"): [1.0]}}, "run keys"),
+    ({"a": {(2, "max"): []}}, "non-empty"),
+])
+def test_kernel_recovery_bad_input(errors, match):
+    with pytest.raises(ValueError, match=match):
+        plot_kernel_recovery(errors)

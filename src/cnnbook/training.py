@@ -8,9 +8,10 @@ r"""The training lab: the CNN chapter's network trained under one controlled cha
   returning a :class:`Run`: the loss of every step, the validation loss and
   accuracy after every epoch, the seconds it took, and where it diverged.
 * The classic slips, planted on purpose: :func:`loss_without_mean` (the loss
-  gradient without its 1/N) and :class:`MaxPoolAllTies` (a max-pool whose
-  backward hands delta to *every* maximum of a tied window), with
-  :func:`maxpool2d_backward_all_ties` and its loop reference.
+  gradient without its 1/N), :func:`loss_naive_log_softmax` (log(softmax)
+  computed as written, whose exp overflows) and :class:`MaxPoolAllTies` (a
+  max-pool whose backward hands delta to *every* maximum of a tied window),
+  with :func:`maxpool2d_backward_all_ties` and its loop reference.
 * The learning-rate bound: :func:`max_stable_lr` (gradient descent with
   momentum on a quadratic of curvature lambda is stable for
   :math:`0 < \eta\lambda < 2(1 + \mu)`), :func:`patch_gram` (the curvature of the
@@ -19,8 +20,11 @@ r"""The training lab: the CNN chapter's network trained under one controlled cha
   network's loss, by power iteration).
 * Measurements: :func:`deltas` (every layer's delta), :func:`tie_fractions`.
 * The reader's pooling experiment (seed 003): :func:`recover_kernel` learns a
-  known kernel back through max-pooling; :func:`selected_patches` are the
-  patches whose outputs the max lets through, whose Gram matrix sets the pace.
+  known kernel back through max- or average-pooling (:func:`recover_kernel_naive`
+  takes the same steps with the convolution and pooling layers);
+  :func:`pooled_patches` are the patches whose outputs the pool passes on, the
+  rows of the least-squares problem whose Gram matrix sets the pace, and
+  :func:`window_patches` all patches grouped by window.
 
 Shapes follow the package: images (N, 1, 8, 8) NCHW, labels (N,) ints.
 """
@@ -30,7 +34,7 @@ from __future__ import annotations
 import numbers
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
+from typing import Callable, NamedTuple, Sequence
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
@@ -43,7 +47,8 @@ from .softmax import softmax
 __all__ = [
     "lab_net", "fit", "Run", "loss_without_mean", "MaxPoolAllTies", "maxpool2d_backward_all_ties",
     "maxpool2d_backward_all_ties_naive", "max_stable_lr", "patch_gram", "gauss_newton_top_eigenvalue",
-    "deltas", "tie_fractions", "recover_kernel", "selected_patches", "selected_patches_naive", "INITS", "POOLS",
+    "deltas", "tie_fractions", "loss_naive_log_softmax", "recover_kernel", "recover_kernel_naive", "KernelRun",
+    "window_patches", "pooled_patches", "pooled_patches_naive", "INITS", "POOLS", "KERNEL_POOLS",
 ]
 
 INITS = ("he", "normal", "zeros")
@@ -62,6 +67,33 @@ def loss_without_mean(logits, labels):
     """
     loss, dlogits = softmax_cross_entropy(logits, labels)
     return loss, dlogits * dlogits.shape[0]
+
+
+def loss_naive_log_softmax(logits, labels):
+    """The slip "log(softmax) as written": softmax cross-entropy without the shift by z_max.
+
+    logits: (N, K), labels: (N,) ints.  Returns (loss, dlogits) computed as
+    p = exp(z) / sum exp(z), loss = -mean ln p_t, dlogits = (p - one_hot(t)) / N.
+    Where no logit is large this equals :func:`cnnbook.losses.softmax_cross_entropy`;
+    once a logit passes ln(float max) (about 709.8 in float64) exp(z) is inf:
+    that class gets p = inf / inf = NaN, the others p = 0, so the loss is inf
+    or NaN and the gradient holds NaN.
+    """
+    z = as_array(logits, "logits")
+    check_ndim(z, "logits", 2, "(N, K)")
+    t = np.asarray(labels)
+    if t.shape != (z.shape[0],):
+        raise ValueError(f"labels must have shape ({z.shape[0]},) (N,), one per row of logits {z.shape}, "
+                         f"got {t.shape}")
+    n = z.shape[0]
+    with np.errstate(over="ignore", invalid="ignore"):
+        e = np.exp(z)                                       # no shift: overflows for z > ln(float max)
+        p = e / e.sum(axis=1, keepdims=True)
+        with np.errstate(divide="ignore"):
+            loss = -np.mean(np.log(p[np.arange(n), t]))
+    d = p.copy()
+    d[np.arange(n), t] -= 1
+    return float(loss), d / n
 
 
 def _window_max(x, size, stride, out_hw):
@@ -391,81 +423,80 @@ def tie_fractions(a, *, size=2) -> tuple[float, float]:
     return float(np.mean(tied)), float(np.mean(tied & (top > 0)))
 
 
-def _conv_pool(x, w, pool):
-    z, conv_cache = conv.conv2d_forward(x, w, np.zeros(w.shape[0], dtype=w.dtype),
-                                        pad=(w.shape[2] // 2, w.shape[3] // 2))
-    if pool == 1:
-        return z, conv_cache, None
-    y, pool_cache = pooling.maxpool2d_forward(z, size=pool)
-    return y, conv_cache, pool_cache
+KERNEL_POOLS = ("max", "avg")
 
 
-def _check_kernel_problem(x, kernel, pool):
+def _check_kernel_problem(x, kernel, pool, mode="max"):
     x = as_array(x, "x")
     check_ndim(x, "x", 4, "(N, 1, H, W)")
     kernel = as_array(kernel, "kernel")
     if x.shape[1] != 1 or kernel.ndim != 4 or kernel.shape[:2] != (1, 1):
         raise ValueError(f"x must be (N, 1, H, W) and kernel (1, 1, KH, KW), got {x.shape} and {kernel.shape}")
+    if kernel.shape[2] % 2 == 0 or kernel.shape[3] % 2 == 0:
+        raise ValueError(f"kernel must have odd KH and KW (padded by KH//2, KW//2 to keep H x W), got {kernel.shape}")
     pool = data._int(pool, "pool", 1)
     if x.shape[2] % pool or x.shape[3] % pool:
         raise ValueError(f"pool must divide the image size {x.shape[2:]}, got {pool}")
+    if mode not in KERNEL_POOLS:
+        raise ValueError(f"mode must be one of {KERNEL_POOLS}, got {mode!r}")
     return x, kernel, pool
 
 
-def recover_kernel(x, kernel, *, pool, steps, lr, init) -> tuple[np.ndarray, np.ndarray]:
-    """The reader's experiment (seed 003): learn a known kernel back through max-pooling.
+def window_patches(x, *, kernel_shape=(3, 3), pool) -> np.ndarray:
+    """The convolution's input patches, grouped by pooling window.
 
-    x: (N, 1, H, W) images; kernel: (1, 1, KH, KW), the true kernel.  The target
-    is t = maxpool(conv(x, kernel)) with pool x pool windows (pool = 1: no
-    pooling), the convolution padded by KH//2 and without bias.  Starting from
-    init (1, 1, KH, KW), plain gradient descent with rate lr on
-    E(w) = sum (maxpool(conv(x, w)) - t)^2 / 2, a sum over every pooled output
-    as the reader wrote it.  Returns (|w - kernel| after each of the ``steps``
-    steps, the final w).
+    x: (N, 1, H, W); the convolution is padded by (KH//2, KW//2), stride 1, so
+    it keeps H x W outputs, and output (P, Q) is the dot product of the kernel
+    with the patch of the padded x at (P, Q).  The pool x pool windows do not
+    overlap.  Returns P: (N * H/pool * W/pool, pool * pool, KH * KW): P[r, k]
+    is the patch under output k (row-major offset u * pool + v) of window r,
+    the windows in the order (n, i, j).
     """
-    x, kernel, pool = _check_kernel_problem(x, kernel, pool)
-    init = as_array(init, "init")
-    if init.shape != kernel.shape:
-        raise ValueError(f"init must have the kernel's shape {kernel.shape}, got {init.shape}")
-    target, _, _ = _conv_pool(x, kernel, pool)
-    w = init.astype(np.float64).copy()
-    errors = np.empty(data._int(steps, "steps", 1))
-    for j in range(errors.size):
-        y, conv_cache, pool_cache = _conv_pool(x, w, pool)
-        dy = y - target                                        # dE/dy of the sum of squares
-        dz = dy if pool == 1 else pooling.maxpool2d_backward(dy, pool_cache)
-        _, dw, _ = conv.conv2d_backward(dz, conv_cache)
-        w -= lr * dw
-        errors[j] = np.linalg.norm(w - kernel)
-    return errors, w
-
-
-def selected_patches(x, kernel, *, pool) -> np.ndarray:
-    """The input patches whose convolution outputs the max-pool passes on, one per window.
-
-    x: (N, 1, H, W); kernel: (1, 1, KH, KW) decides which output of each
-    window is the maximum (the first one on a tie); pool = 1 selects every
-    patch.  Returns A: (N * H/pool * W/pool, KH*KW), one patch per row, in the
-    order (n, i, j).  While the selection does not change, gradient descent on
-    the kernel with the sum-of-squares loss of :func:`recover_kernel` is least
-    squares on these rows: its curvature is the Gram matrix A^T A.
-    """
-    x, kernel, pool = _check_kernel_problem(x, kernel, pool)
-    kh, kw = kernel.shape[2:]
+    kh, kw = kernel_shape
+    x, _, pool = _check_kernel_problem(x, np.zeros((1, 1, kh, kw)), pool)
+    n, _, h, w = x.shape
     xp = np.pad(x[:, 0], ((0, 0), (kh // 2, kh // 2), (kw // 2, kw // 2)))
-    patches = sliding_window_view(xp, (kh, kw), axis=(1, 2))             # (N, H, W, KH, KW)
-    if pool == 1:
-        return patches.reshape(-1, kh * kw)
-    _, _, pool_cache = _conv_pool(x, kernel, pool)
-    u, v = np.divmod(pool_cache.argmax[:, 0], pool)                       # (N, OH, OW) offsets
-    n, oh, ow = u.shape
-    rows = np.arange(oh)[None, :, None] * pool + u
-    cols = np.arange(ow)[None, None, :] * pool + v
-    return patches[np.arange(n)[:, None, None], rows, cols].reshape(-1, kh * kw)
+    patches = sliding_window_view(xp, (kh, kw), axis=(1, 2))               # (N, H, W, KH, KW)
+    patches = patches.reshape(n, h // pool, pool, w // pool, pool, kh * kw)
+    return patches.transpose(0, 1, 3, 2, 4, 5).reshape(-1, pool * pool, kh * kw)
 
 
-def selected_patches_naive(x, kernel, *, pool) -> np.ndarray:
-    """Loop reference of :func:`selected_patches`: for every window, the patch under its first maximum."""
+def _rows(windows, w, mode):
+    """The rows A(w) of the least-squares problem: what the pool passes on of each window.
+
+    windows: (R, K, KH*KW) from window_patches.  Returns (A (R, KH*KW), the chosen
+    offset of each window (R,) or None where the rows do not depend on w)."""
+    if mode == "avg" or windows.shape[1] == 1:
+        return windows.mean(axis=1), None
+    r, k, p = windows.shape
+    flat = windows.reshape(r * k, p)                        # one 2-D product: faster than a batched one
+    chosen = np.argmax((flat @ w).reshape(r, k), axis=1)    # the first maximum, as the max-pool layer
+    return flat[np.arange(r) * k + chosen], chosen
+
+
+def _patch_ids(windows):
+    """(R, K): for each window and offset, the first offset of that window with the same patch."""
+    same = np.all(windows[:, :, None, :] == windows[:, None, :, :], axis=-1)
+    return np.argmax(same, axis=2)
+
+
+def pooled_patches(x, kernel, *, pool, mode="max") -> np.ndarray:
+    """The patches whose outputs the pool passes on: A (N * H/pool * W/pool, KH * KW), one row per window.
+
+    x: (N, 1, H, W); kernel: (1, 1, KH, KW).  mode "max": the patch under the
+    window's maximum of conv(x, kernel) (the first one on a tie); "avg": the
+    mean of the window's patches (the average of the outputs is the kernel
+    times the mean patch); pool = 1: every patch.  Rows in the order (n, i, j).
+    So pool(conv(x, kernel)) = A @ kernel.ravel(), and while A does not change,
+    E(w) = |A w - t|^2 / 2 is least squares: its Hessian is the Gram matrix A^T A.
+    """
+    x, kernel, pool = _check_kernel_problem(x, kernel, pool, mode)
+    windows = window_patches(x, kernel_shape=kernel.shape[2:], pool=pool)
+    return _rows(windows, kernel.ravel(), mode)[0]
+
+
+def pooled_patches_naive(x, kernel, *, pool, mode="max") -> np.ndarray:
+    """Loop reference of :func:`pooled_patches`, window by window, from conv(x, kernel) itself."""
     x, kernel = np.asarray(x, dtype=float), np.asarray(kernel, dtype=float)
     kh, kw = kernel.shape[2:]
     n_, _, h, w = x.shape
@@ -475,7 +506,130 @@ def selected_patches_naive(x, kernel, *, pool) -> np.ndarray:
         z = np.array([[np.sum(xp[n, i : i + kh, j : j + kw] * kernel[0, 0]) for j in range(w)] for i in range(h)])
         for i in range(0, h, pool):
             for j in range(0, w, pool):
+                if mode == "avg":
+                    rows.append(np.mean([xp[n, i + u : i + u + kh, j + v : j + v + kw].ravel()
+                                         for u in range(pool) for v in range(pool)], axis=0))
+                    continue
                 window = z[i : i + pool, j : j + pool]
                 u, v = np.unravel_index(np.argmax(window), window.shape)   # the first maximum
                 rows.append(xp[n, i + u : i + u + kh, j + v : j + v + kw].ravel())
     return np.array(rows)
+
+
+class KernelRun(NamedTuple):
+    """What :func:`recover_kernel` recorded, for a run of S steps.
+
+    errors: (S,) |w - w*| after each step; losses: (S,) E(w) before each step;
+    path: (S, KH, KW) the kernel after each step; mismatched: (S,) before each
+    step, the number of windows whose passed-on patch differs from the one that
+    w* passes on (always 0 for average-pooling and pool = 1); settled: the
+    first step from which ``mismatched`` stays 0 to the end (S if it never
+    does).  From ``settled`` on, every step is the least-squares step on the
+    rows w* selects: w - w* <- (I - lr A^T A)(w - w*).
+    """
+
+    errors: np.ndarray
+    losses: np.ndarray
+    path: np.ndarray
+    mismatched: np.ndarray
+    settled: int
+
+    @property
+    def w(self) -> np.ndarray:
+        """The final kernel, (1, 1, KH, KW)."""
+        return self.path[-1][None, None]
+
+
+def _settled(mismatched) -> int:
+    wrong = np.flatnonzero(mismatched)
+    return int(wrong[-1]) + 1 if wrong.size else 0
+
+
+def _check_run_args(kernel, init, steps, lr):
+    init = as_array(init, "init")
+    if init.shape != kernel.shape:
+        raise ValueError(f"init must have the kernel's shape {kernel.shape}, got {init.shape}")
+    steps = data._int(steps, "steps", 1)
+    if not (isinstance(lr, numbers.Real) and lr > 0):
+        raise ValueError(f"lr must be a number > 0, got {lr!r}")
+    return init, steps
+
+
+def recover_kernel(x, kernel, *, pool, mode="max", steps, lr, init) -> KernelRun:
+    """The reader's experiment (seed 003): learn a known kernel back through a pooling layer.
+
+    x: (N, 1, H, W) images; kernel: (1, 1, KH, KW), the true kernel w*.  The
+    convolution is padded by (KH//2, KW//2), has no bias, and is followed by
+    non-overlapping pool x pool windows, max or average (``mode``; pool = 1: no
+    pooling).  The target is t = pool(conv(x, w*)).  Starting from ``init``
+    (1, 1, KH, KW), plain gradient descent with rate ``lr`` on
+    E(w) = sum (pool(conv(x, w)) - t)^2 / 2, a sum over every pooled output, as
+    the reader wrote it.  Computed on :func:`window_patches`: pool(conv(x, w)) =
+    A(w) w with the rows of :func:`pooled_patches`, so each step is
+    w <- w - lr A(w)^T (A(w) w - t); :func:`recover_kernel_naive` takes the same
+    steps with the convolution and pooling layers.  Returns a :class:`KernelRun`.
+    """
+    x, kernel, pool = _check_kernel_problem(x, kernel, pool, mode)
+    init, steps = _check_run_args(kernel, init, steps, lr)
+    windows = window_patches(x, kernel_shape=kernel.shape[2:], pool=pool)
+    true = kernel.ravel().astype(np.float64)
+    a_true, chosen_true = _rows(windows, true, mode)
+    target = a_true @ true
+    w = init.ravel().astype(np.float64).copy()
+    losses, mismatched = np.empty(steps), np.zeros(steps, dtype=int)
+    path = np.empty((steps, w.size))
+    a, chosen = _rows(windows, w, mode)                     # average-pooling, pool 1: fixed rows
+    if chosen is not None:
+        ids, every = _patch_ids(windows), np.arange(len(windows))
+        true_ids = ids[every, chosen_true]                  # a tie between equal patches is no mismatch
+    for j in range(steps):
+        if chosen is not None:
+            a, chosen = _rows(windows, w, mode)
+            mismatched[j] = np.count_nonzero(ids[every, chosen] != true_ids)
+        residual = a @ w - target
+        losses[j] = 0.5 * residual @ residual
+        w -= lr * (a.T @ residual)                             # dE/dw = A^T (A w - t)
+        path[j] = w
+    errors = np.linalg.norm(path - true, axis=1)
+    return KernelRun(errors, losses, path.reshape(steps, *kernel.shape[2:]), mismatched, _settled(mismatched))
+
+
+def recover_kernel_naive(x, kernel, *, pool, mode="max", steps, lr, init) -> KernelRun:
+    """Reference of :func:`recover_kernel` built from the book's layers: conv2d_forward /
+    conv2d_backward and maxpool2d / avgpool2d forward and backward, one step at a time."""
+    x, kernel, pool = _check_kernel_problem(x, kernel, pool, mode)
+    init, steps = _check_run_args(kernel, init, steps, lr)
+    forward, backward = ((pooling.maxpool2d_forward, pooling.maxpool2d_backward) if mode == "max" else
+                         (pooling.avgpool2d_forward, pooling.avgpool2d_backward))
+    pad = (kernel.shape[2] // 2, kernel.shape[3] // 2)
+    bias = np.zeros(1)
+
+    def network(w):
+        z, conv_cache = conv.conv2d_forward(x, w, bias, pad=pad)
+        if pool == 1:
+            return z, conv_cache, None
+        y, pool_cache = forward(z, size=pool)
+        return y, conv_cache, pool_cache
+
+    target, _, true_cache = network(kernel.astype(np.float64))
+    xp = np.pad(x[:, 0], ((0, 0), (pad[0], pad[0]), (pad[1], pad[1])))
+    kh, kw = kernel.shape[2:]
+    w = init.astype(np.float64).copy()
+    losses, mismatched = np.empty(steps), np.zeros(steps, dtype=int)
+    path = np.empty((steps, *kernel.shape[2:]))
+    for j in range(steps):
+        y, conv_cache, pool_cache = network(w)
+        if pool_cache is not None and pool_cache.argmax is not None:
+            # a window counts when its chosen patch differs from w*'s (a tie of equal patches does not)
+            for n, _, i, jj in zip(*np.nonzero(pool_cache.argmax != true_cache.argmax)):
+                rows = [divmod(int(c.argmax[n, 0, i, jj]), pool) for c in (pool_cache, true_cache)]
+                patches = [xp[n, i * pool + u : i * pool + u + kh, jj * pool + v : jj * pool + v + kw]
+                           for u, v in rows]
+                mismatched[j] += not np.array_equal(*patches)
+        dy = y - target                                        # dE/dy of the sum of squares
+        losses[j] = 0.5 * np.sum(dy * dy)
+        dz = dy if pool_cache is None else backward(dy, pool_cache)
+        w -= lr * conv.conv2d_backward(dz, conv_cache)[1]
+        path[j] = w[0, 0]
+    errors = np.linalg.norm((path - kernel[0, 0]).reshape(steps, -1), axis=1)
+    return KernelRun(errors, losses, path, mismatched, _settled(mismatched))

@@ -4,6 +4,8 @@
   per step (left, log scale) and the validation accuracy per epoch (right),
   each labelled with its final accuracy; a run that diverged ends in a cross.
 * :func:`smooth` -- the running mean the loss panel draws over the raw steps.
+* :func:`plot_kernel_recovery` -- the reader's kernel experiment: the kernel's
+  distance from the true one per step, one panel per data set, one curve per pooling.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from typing import Mapping, Sequence
 
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 
 LN10 = float(np.log(10.0))
 COLOURS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf"]
@@ -102,31 +105,57 @@ def plot_runs(step_loss: Mapping[str, Sequence[float]], val_acc: Mapping[str, Se
     return fig
 
 
-def plot_kernel_recovery(errors: Mapping[str, Sequence[float]], *, title: str | None = None) -> Figure:
-    """The distance |w - w*| of a kernel from the true one, per gradient step, for several settings.
+POOL_COLOURS = {1: "black", 2: "#1f77b4", 4: "#d62728"}
 
-    errors: {label: (S,) distances after steps 1..S}.  Log-scaled y axis; labels
-    containing "1 image" are drawn solid, the others dashed, and the colour
-    follows the pool size named in the label ("pool 1", "pool 2", "pool 4", ...).
+
+def kernel_run_label(pool: int, mode: str) -> str:
+    """'no pooling', 'max 2×2', 'average 4×4': how the lab names a setting of the kernel experiment."""
+    return "no pooling" if pool == 1 else f"{'max' if mode == 'max' else 'average'} {pool}×{pool}"
+
+
+def plot_kernel_recovery(errors: Mapping[str, Mapping[tuple[int, str], Sequence[float]]], *,
+                         settled: Mapping[str, Mapping[tuple[int, str], int]] | None = None,
+                         title: str | None = None) -> Figure:
+    """The distance |w - w*| of a kernel from the true one, per gradient step: one panel per data set.
+
+    errors: {panel title: {(pool, mode): (S,) distances after steps 1..S}},
+    mode "max" or "avg" (pool 1: no pooling); colour by pool size (black none,
+    blue 2, red 4), solid max, dashed average, log-scaled y axis shared by the
+    panels.  settled: the same keys -> the step from which the max-pool passes
+    on the true kernel's patches, marked by a dot on the curve (none if it is
+    S or later, or missing).
     """
-    if not errors:
-        raise ValueError("errors must hold at least one run")
-    fig = Figure(figsize=(6.4, 3.4), layout="constrained")
-    ax = fig.add_subplot()
-    pools = sorted({label.split("pool")[-1].strip() for label in errors})
-    colour = {p: COLOURS[k % len(COLOURS)] for k, p in enumerate(pools)}
-    for label, e in errors.items():
-        e = np.asarray(e, dtype=float)
-        if e.ndim != 1 or e.size == 0:
-            raise ValueError(f"errors[{label!r}] must be a non-empty 1-D sequence, got shape {e.shape}")
-        ls = "-" if "1 image" in label and "images" not in label else "--"
-        ax.plot(np.arange(1, e.size + 1), e, ls=ls, lw=1.6, color=colour[label.split("pool")[-1].strip()],
-                label=label)
-    ax.set_yscale("log")
-    ax.set_xlabel("gradient step")
-    ax.set_ylabel("|w − w*|, distance from the true kernel")
-    ax.grid(True, alpha=0.3)
-    ax.legend(fontsize=7.5)
+    if not errors or not all(errors.values()):
+        raise ValueError("errors must hold at least one panel, each with at least one run")
+    settled = settled or {}
+    dots = 0
+    fig = Figure(figsize=(9.6, 3.8), layout="constrained")
+    axes = fig.subplots(1, len(errors), sharey=True, squeeze=False)[0]
+    for ax, (panel, runs) in zip(axes, errors.items()):
+        for (pool, mode), e in runs.items():
+            if pool not in POOL_COLOURS or mode not in ("max", "avg"):
+                raise ValueError(f"run keys must be (pool in {sorted(POOL_COLOURS)}, 'max' or 'avg'), "
+                                 f"got {(pool, mode)!r}")
+            e = np.asarray(e, dtype=float)
+            if e.ndim != 1 or e.size == 0:
+                raise ValueError(f"errors[{panel!r}][{(pool, mode)!r}] must be a non-empty 1-D sequence, "
+                                 f"got shape {e.shape}")
+            style = {"color": POOL_COLOURS[pool], "ls": "--" if mode == "avg" and pool > 1 else "-"}
+            ax.plot(np.arange(1, e.size + 1), e, lw=1.6, label=kernel_run_label(pool, mode), **style)
+            s = settled.get(panel, {}).get((pool, mode))
+            if s is not None and 0 < s < e.size:
+                ax.plot([s + 1], [e[s]], "o", ms=5, color=style["color"])
+                dots += 1
+        ax.set_yscale("log")
+        ax.set_xlabel("gradient step")
+        ax.set_title(panel, fontsize=9)
+        ax.grid(True, alpha=0.3)
+    axes[0].set_ylabel("|w − w*|, distance from the true kernel")
+    handles, labels = axes[0].get_legend_handles_labels()
+    if dots:
+        handles.append(Line2D([], [], marker="o", ls="", ms=5, color="#555555"))
+        labels.append("from here on, the max passes on w*'s patches")
+    fig.legend(handles, labels, loc="outside lower center", ncol=len(labels), fontsize=8, frameon=False)
     if title:
-        ax.set_title(title, fontsize=10)
+        fig.suptitle(title, fontsize=10)
     return fig
