@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import json
+import ast
 import re
 from pathlib import Path
 
@@ -123,6 +124,11 @@ def test_exercises_have_stub_check_and_hidden_solution(path):
             stub_sig = re.search(rf"^def {name}\(.*?\):", code, flags=re.M | re.S).group(0)
             sol_sig = re.search(rf"^def {name}\(.*?\):", source(sol), flags=re.M | re.S).group(0)
             assert stub_sig == sol_sig, f"{path.name}: stub and solution of {name} differ: {stub_sig} / {sol_sig}"
+            # the grader reads the report the solution cell displays: its last statement shows it
+            last = ast.parse(source(sol)).body[-1]
+            assert isinstance(last, ast.Expr) and isinstance(last.value, ast.Call) and \
+                getattr(last.value.func, "attr", None) == "raise_if_wrong", \
+                f"{path.name}: the solution of {name} must end with check_...(...).raise_if_wrong()"
     for c in nb:
         if "solution" in tags(c) and c["cell_type"] == "code":
             assert re.search(r"\bcheck_\w+\(", source(c)) or "raise_if_wrong" in source(c) or \
