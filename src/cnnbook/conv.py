@@ -809,6 +809,20 @@ def conv2d_forward_naive(x, w, b, *, stride=1, pad=0, dilation=1, groups=1):
     return y, cache
 
 
+def _bias_grad_naive(dy, dtype):
+    """db_f = sum over n, i, j of dy[n, f, i, j], as loops.  dy: (N, F, OH, OW) -> (F,)."""
+    n_batch, n_filt, oh, ow = dy.shape
+    db = np.zeros(n_filt, dtype=dtype)
+    for f in range(n_filt):
+        total = 0
+        for n in range(n_batch):
+            for i in range(oh):
+                for j in range(ow):
+                    total = total + dy[n, f, i, j]
+        db[f] = total
+    return db
+
+
 def conv2d_backward_naive(dy, cache: ConvCache):
     """Loop reference of conv2d_backward: each gradient entry is its formula.
 
@@ -843,14 +857,7 @@ def conv2d_backward_naive(dy, cache: ConvCache):
                                                  * xp[n, g * c_group + c, i * sh + u * dh, j * sw + v * dw_])
                     dw[f, c, u, v] = total
 
-    db = np.zeros(n_filt, dtype=dtype)
-    for f in range(n_filt):
-        total = 0
-        for n in range(n_batch):
-            for i in range(oh):
-                for j in range(ow):
-                    total = total + dy[n, f, i, j]
-        db[f] = total
+    db = _bias_grad_naive(dy, dtype)
 
     dxp = np.zeros((n_batch, n_chan, hp, wp), dtype=dtype)
     for n in range(n_batch):
@@ -949,14 +956,7 @@ def conv_transpose2d_backward_naive(dy, cache: ConvTransposeCache):
                                                  * dyp[n, g * f_group + f, i * sh + u * dh, j * sw + v * dw_])
                     dw[c, f, u, v] = total
 
-    db = np.zeros(n_filt, dtype=dtype)
-    for f in range(n_filt):
-        total = 0
-        for n in range(n_batch):
-            for i in range(oh):
-                for j in range(ow):
-                    total = total + dy[n, f, i, j]
-        db[f] = total
+    db = _bias_grad_naive(dy, dtype)
     return dx, dw, db
 
 
