@@ -3,8 +3,9 @@
 One ``jupyter lab`` (from this environment, on 127.0.0.1, a token, no browser, no news or update
 check) serves a temporary copy of ``book/`` (autosave and checkpoints never touch the repository)
 to Debian's Chromium, driven by playwright (never with a browser playwright downloads); requests
-to any other host are blocked and reported.  For every chapter notebook of ``_toc.yml``, in a
-fresh page: open it, click Run > Run All Cells, wait until the kernel is idle and every non-empty
+to any other host are blocked and reported.  For every chapter notebook of ``_toc.yml``, in its
+student edition (what a student opens: exercises unsolved, solutions removed), in a fresh page:
+open it, click Run > Run All Cells, wait until the kernel is idle and every non-empty
 code cell has an execution count (or Run All stopped at an error), then fail on
 
 - a cell error (an ``error`` output, or a traceback printed to stderr), hidden outputs included;
@@ -23,6 +24,8 @@ code cell has an execution count (or Run All stopped at an error), then fail on
   sites are not fetched);
 - a widget that does not render ("Loading widget...", "Error displaying widget", "model not
   found", a failed view or model class);
+- an exercise the grader does not find, in the executed notebook, untouched ("not attempted"),
+  or a solution left in the student edition;
 - an explorer (``cnnbook.widgets.Explorer``) control whose move does not show the view made for
   the new control values: every control of every visible explorer is moved to another value and
   back, and after each move the one visible view must carry ``cnnbook-view-<indices>`` (the
@@ -46,6 +49,7 @@ fails.  CNNBOOK_LAB_TIMEOUT sets the seconds allowed per Run All (default 300).
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import re
 import socket
@@ -55,6 +59,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from cnnbook.exercises._notebooks import exercises_of, grade_executed, write_student_edition
 from _jupyterlab import (check_explorer, inspect_notebook, lab_server, open_notebook, run_all,
                          screenshot_regions)
 from test_book import CHROMIUM, _browser_or_skip
@@ -64,6 +69,9 @@ ROOT = Path(__file__).resolve().parent.parent
 # the chapters are shared out between them.
 SHOTS = ROOT / "_build" / "screenshots" / "jupyterlab"
 RUN_TIMEOUT = float(os.environ.get("CNNBOOK_LAB_TIMEOUT", "300"))
+
+
+_NOTEBOOK_JS = "() => window.jupyterapp.shell.currentWidget.context.model.toJSON()"
 
 
 def _chapters() -> list[str]:
@@ -97,6 +105,10 @@ def lab(tmp_path_factory):
             pytest.fail(f"the JupyterLab test must run in CI: {reason}")
         pytest.skip(reason)
     with lab_server(ROOT / "book", tmp_path_factory.mktemp("jupyterlab")) as server:
+        # The chapters are opened as a student opens them: the student edition, exercises unsolved
+        # (the strict build runs the reference solutions and test_book.py grades them). So Run All
+        # here also proves that the student edition runs top to bottom.
+        write_student_edition(ROOT / "book", server.root)
         yield server
 
 
@@ -192,6 +204,18 @@ def _check_notebook(page, lab, name: str) -> tuple[list[str], str]:
 @pytest.mark.parametrize("name", CHAPTERS, ids=[Path(c).stem for c in CHAPTERS])
 def test_chapter_in_jupyterlab(name, lab, page):
     problems, timing = _check_notebook(page, lab, name)
+    # the grader reads the executed student edition: every exercise is there and "not attempted"
+    executed = page.evaluate(_NOTEBOOK_JS)
+    grade = grade_executed(executed, name)
+    expected = exercises_of(json.loads((ROOT / "book" / name).read_text())["cells"])
+    if len(grade.verdicts) != len(expected):
+        problems.append(f"the grader finds {len(grade.verdicts)} exercises in the executed student edition, "
+                        f"the chapter has {len(expected)}")
+    problems += [f"grading the student edition: {p}" for p in grade.problems]
+    if grade.has_solutions:
+        problems.append("the student edition still holds solution cells")
+    problems += [f"exercise '{v.title or v.checker}' is {v.status}, not 'not attempted': {v.detail}"
+                 for v in grade.verdicts if v.status != "not attempted"]
     print(timing)
     if problems and page.cnnbook_log["console"]:
         print("browser console errors:\n  " + "\n  ".join(dict.fromkeys(page.cnnbook_log["console"])))
