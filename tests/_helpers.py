@@ -92,3 +92,16 @@ def pool_cases(draw, *, max_batch=2, max_chan=2, max_out=3):
         r = draw(st.integers(0, s - 1))
         shape.append((out - 1) * s + k + r)
     return tuple(shape), size, stride
+
+
+def pair(v):
+    """An int or an (h, w) pair, as the layers' keywords take them, as an (h, w) tuple."""
+    return (v, v) if isinstance(v, int) else tuple(v)
+
+
+@st.composite
+def hw(draw, low, high):
+    """An int or an (h, w) pair with entries in [low, high]."""
+    if draw(st.booleans()):
+        return draw(st.integers(low, high))
+    return (draw(st.integers(low, high)), draw(st.integers(low, high)))

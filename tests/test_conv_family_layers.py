@@ -13,6 +13,8 @@ import sympy as sp
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from _helpers import hw, pair
+
 from cnnbook import conv, fc
 from cnnbook.conv import (
     ConvCache,
@@ -39,18 +41,6 @@ except ImportError:  # PyTorch is optional: its comparisons skip
 needs_torch = pytest.mark.skipif(torch is None, reason="PyTorch is not installed")
 FAST = settings(max_examples=30)
 TIGHT = dict(rtol=1e-12, atol=1e-12)
-
-
-def pair(v):
-    return (v, v) if isinstance(v, int) else tuple(v)
-
-
-@st.composite
-def hw(draw, low, high):
-    """An int or an (h, w) pair with entries in [low, high]."""
-    if draw(st.booleans()):
-        return draw(st.integers(low, high))
-    return (draw(st.integers(low, high)), draw(st.integers(low, high)))
 
 
 @st.composite

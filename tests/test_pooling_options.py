@@ -12,6 +12,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from _helpers import hw, pair
+
 from cnnbook import conv
 from cnnbook.gradcheck import check_gradients
 from cnnbook.pooling import (
@@ -44,17 +46,6 @@ MAX = [(maxpool2d_forward, maxpool2d_backward), (maxpool2d_forward_naive, maxpoo
 AVG = [(avgpool2d_forward, avgpool2d_backward), (avgpool2d_forward_naive, avgpool2d_backward_naive)]
 BOTH_MAX = pytest.mark.parametrize("forward, backward", MAX, ids=["vectorized", "naive"])
 BOTH_AVG = pytest.mark.parametrize("forward, backward", AVG, ids=["vectorized", "naive"])
-
-
-def pair(v):
-    return (v, v) if isinstance(v, int) else tuple(v)
-
-
-@st.composite
-def hw(draw, low, high):
-    if draw(st.booleans()):
-        return draw(st.integers(low, high))
-    return (draw(st.integers(low, high)), draw(st.integers(low, high)))
 
 
 @st.composite
