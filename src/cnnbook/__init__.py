@@ -30,7 +30,18 @@ digits and their train/validation/test split, MNIST IDX files); ``timing``
 (medians of repeated runs, per-layer profiles); ``reference`` (the same
 layers in JAX, the independent autodiff check); ``plotting`` and ``widgets``
 (the book's views and explorers); ``exercises`` (checkers that name the
-mistake).
+mistake); ``memory`` (where NumPy's arrays get their memory).
+
+Importing cnnbook makes the C library keep freed memory for reuse, since fresh memory costs a
+page fault per 4 KiB page on every call (see :mod:`cnnbook.memory`; set the environment variable
+``CNNBOOK_KEEP_FREED_MEMORY=0`` to leave the C library as it is).
 """
 
+import os as _os
+
+from . import memory as _memory
+
 __version__ = "0.1.0"
+
+if _os.environ.get("CNNBOOK_KEEP_FREED_MEMORY", "1") != "0":
+    _memory.keep_freed_memory()
