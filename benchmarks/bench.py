@@ -4,7 +4,9 @@ Prints, for the grid of convolution shapes of issue 14 (C in 1, 8, 16; H in 8, 2
 F in 8, 16, 32; stride 1, 2; padding 0, 1: 144 shapes, batch N = 64, in float32 and float64),
 the median time of one forward + backward pass of ``cnnbook.conv`` and its ratio to PyTorch on
 the CPU (``torch.set_num_threads`` equal to NumPy's BLAS threads, so both use the same number of
-threads); per dtype, the geometric mean of the ratios, the worst shape and how many shapes are
+threads) and the page faults of one call (memory the kernel handed out fresh, see
+``cnnbook.memory``; ``--default-malloc`` measures with glibc's defaults instead of the freed
+memory that ``import cnnbook`` keeps for reuse); per dtype, the geometric mean of the ratios, the worst shape and how many shapes are
 above 3x, beside the targets of issue 14 (geometric mean <= 0.9 in float64 and <= 1.2 in
 float32, no shape above 3x). Without torch, it prints the speed-up over the loop reference on a
 few small shapes instead. Then the same for 2x2 max-pooling, and one training epoch on the
@@ -22,6 +24,7 @@ calibrated number of calls.  Run:
     .venv/bin/python benchmarks/bench.py --stages     # also where the time goes: copy / GEMM / col2im
     .venv/bin/python benchmarks/bench.py --levers     # also candidate implementations (issue 14, item 2)
     .venv/bin/python benchmarks/bench.py --threads 1  # both libraries on one thread
+    .venv/bin/python benchmarks/bench.py --default-malloc  # glibc returns freed memory (page faults)
 
 PyTorch is optional; with a CPU build on the path (e.g. ``PYTHONPATH=/path/to/torch``) the script
 finds it. Ratios > 1 mean cnnbook is slower.  Numbers from a loaded machine are noisy, and
@@ -40,7 +43,7 @@ import time
 
 import numpy as np
 
-from cnnbook import conv, data, pooling
+from cnnbook import conv, data, memory, pooling
 from cnnbook import model as M
 from cnnbook.losses import softmax_cross_entropy
 from cnnbook.timing import blas_threads, compare, geomean
@@ -199,14 +202,32 @@ def digits_epoch_fns(dtype):
 
 
 def conv_stages(x, w, b, dy, stride, pad, rounds=5):
-    """Median seconds of the stages of cnnbook's conv forward + backward in the one-product-per-image
-    arrangement (with conv.py's choice between the two col2im layouts). For the shapes where conv.py
-    folds the batch into the columns or goes through the batch in chunks (conv._folded_pays,
-    conv._chunked_pays), this shows where the time of the unchunked arrangement goes, not of conv.py's."""
+    """Median seconds of the stages of cnnbook's conv forward + backward, in the arrangement conv.py
+    chooses for the shape: for the stride-1 tall layout (conv._tall_pays) the copies into the tall
+    layout, the forward correlation, dw and dx; otherwise the one-product-per-image arrangement
+    (with conv.py's choice between the two col2im layouts), which for the shapes where conv.py folds
+    the batch into the columns (conv._folded_pays) is not the arrangement conv.py runs."""
     stride, pad = _pair(stride), _pair(pad)
     f, c = w.shape[:2]
     kernel = w.shape[2:]
     n, _, oh, ow = dy.shape
+    if conv._tall_pays(c, stride, (oh, ow)):
+        hp, wp = x.shape[2] + 2 * pad[0], x.shape[3] + 2 * pad[1]
+        lead = (kernel[0] - 1) * wp + kernel[1] - 1
+        buf = conv._tall(x, (hp, wp), pad, x.dtype, tail=kernel[1] - 1)
+        dyb = conv._tall(dy, (hp, wp), (0, 0), x.dtype, lead=lead)
+        total = n * hp * wp
+        wr = np.ascontiguousarray(w[:, :, ::-1, ::-1].transpose(1, 0, 2, 3))
+        fns = {
+            "tall copies of x and delta": lambda: (conv._tall(x, (hp, wp), pad, x.dtype, tail=kernel[1] - 1),
+                                                   conv._tall(dy, (hp, wp), (0, 0), x.dtype, lead=lead)),
+            "forward": lambda: conv._tall_corr(buf, w, 1, wp, (1, 1),
+                                               np.empty((f, total - (kernel[0] - 1) * wp), x.dtype)),
+            "dw": lambda: conv._tall_grad_w(dyb, lead, buf, w.shape, 1, wp, (1, 1), total),
+            "dx": lambda: conv._tall_corr(dyb, wr, 1, wp, (1, 1), np.empty((c, total), x.dtype)),
+            "whole layer": cnnbook_conv_step(x, w, b, dy, stride, pad),
+        }
+        return compare(fns, rounds=rounds, min_time=0.01)
     xp = conv._pad_fast(x, pad)
     cols = conv.im2col(xp, kernel, stride)
     w2 = w.reshape(f, -1)
@@ -361,7 +382,12 @@ def main(argv=None):
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--threads", type=int, default=None,
                         help="limit NumPy's BLAS (and torch) to this many threads (default: NumPy's own)")
+    parser.add_argument("--default-malloc", action="store_true",
+                        help="leave glibc's malloc at its defaults (cnnbook.memory.keep_freed_memory(False)): "
+                             "every call then pays page faults for its fresh memory")
     args = parser.parse_args(argv)
+    if args.default_malloc:
+        memory.keep_freed_memory(False)
 
     if args.threads is not None:
         from threadpoolctl import threadpool_limits
@@ -375,6 +401,8 @@ def main(argv=None):
     if torch is not None:
         torch.set_num_threads(threads)
         print(f"torch threads set to {torch.get_num_threads()}")
+    print("freed memory: " + ("returned to the system (glibc's defaults)" if args.default_malloc else
+                              "kept for reuse (cnnbook.memory.keep_freed_memory, as on import)"))
     if hasattr(os, "getloadavg"):
         print("load average at start: " + " ".join(f"{v:.2f}" for v in os.getloadavg()))
     t_start = time.perf_counter()
@@ -388,17 +416,21 @@ def main(argv=None):
         print(f"\nConvolution forward + backward, N = {N}, {len(shapes)} shapes x 2 dtypes "
               f"({'subset' if args.quick else 'full grid'}); times in ms, median of {args.rounds}")
         print(f"{'dtype':>7} {'C':>3} {'H':>3} {'k':>2} {'F':>3} {'s':>2} {'p':>2} "
-              f"{'cnnbook':>9} {'torch':>9} {'ratio':>6}")
+              f"{'cnnbook':>9} {'torch':>9} {'ratio':>6} {'faults':>7}")
         for dtype in DTYPES:
             for c, h, k, f, s, p in shapes:
                 x, w, b, dy = conv_case(rng, N, c, h, k, f, s, p, dtype)
-                t = compare({"ours": cnnbook_conv_step(x, w, b, dy, s, p),
-                             "ref": torch_conv_step(x, w, b, dy, s, p)}, rounds=args.rounds, min_time=0.01)
+                ours = cnnbook_conv_step(x, w, b, dy, s, p)
+                t = compare({"ours": ours, "ref": torch_conv_step(x, w, b, dy, s, p)}, rounds=args.rounds,
+                            min_time=0.01)
+                before = memory.page_faults()
+                ours()                      # the page faults of one call: fresh memory the kernel zeroed
+                faults = memory.page_faults() - before
                 r = t["ours"] / t["ref"]
                 ratios[np.dtype(dtype).name].append(r)
                 rows.append((np.dtype(dtype).name, c, h, k, f, s, p, r))
                 print(f"{np.dtype(dtype).name:>7} {c:>3} {h:>3} {k:>2} {f:>3} {s:>2} {p:>2} "
-                      f"{fmt_ms(t['ours'])} {fmt_ms(t['ref'])} {r:6.2f}", flush=True)
+                      f"{fmt_ms(t['ours'])} {fmt_ms(t['ref'])} {r:6.2f} {faults:7d}", flush=True)
     else:
         small = [(1, 8, 3, 4, 1, 0), (2, 8, 3, 4, 2, 1), (1, 8, 5, 4, 1, 1)]
         print(f"\ntorch is not installed: convolution against the loop reference, N = 2, "

@@ -222,26 +222,6 @@ def test_the_plain_layers_full_correlation_branch_matches_the_loops(rng, monkeyp
     assert all(g.dtype == np.float32 for g in got32)
 
 
-@pytest.mark.parametrize("dtype", [np.float64, np.float32])
-def test_the_chunked_layer_matches_the_loops_across_chunks(rng, monkeypatch, dtype):
-    """Stride 1, F <= C, more than 256 positions: forward and backward go through the batch a
-    few images at a time and keep no im2col matrix; 3 images per chunk here, so 7 images make
-    chunks of 3, 3 and 1."""
-    x_shape, w_shape, pad = (7, 3, 18, 17), (2, 3, 3, 2), 1
-    xp_bytes = 3 * 3 * 2 * 18 * 18 * np.dtype(dtype).itemsize     # im2col bytes per image
-    monkeypatch.setattr(conv, "CHUNK_BYTES", 3 * xp_bytes)
-    assert conv._chunks(7, xp_bytes) == [(0, 3), (3, 6), (6, 7)]
-    x, w, b, y, cache, dy = case(rng, x_shape, w_shape, 1, pad, dtype=dtype)
-    assert cache.cols is None and y.dtype == dtype
-    calls = _spy(monkeypatch, "_input_grad_full")
-    got = conv.conv2d_backward(dy, cache)
-    assert len(calls) == 3 and all(g.dtype == dtype for g in got)
-    tol = 1e-11 if dtype == np.float64 else 1e-4
-    np.testing.assert_allclose(y, conv.conv2d_forward_naive(x, w, b, pad=pad)[0], atol=tol)
-    for g, want in zip(got, conv.conv2d_backward_naive(dy, cache)):
-        np.testing.assert_allclose(g, want, atol=tol * 10)
-
-
 @pytest.mark.parametrize("x_shape, w_shape, stride, pad", [
     ((5, 3, 8, 8), (4, 3, 3, 3), 1, 1),            # 64 positions: the last folded size
     ((3, 2, 9, 7), (3, 2, 2, 3), (2, 1), (1, 0)),  # strided, unequal axes

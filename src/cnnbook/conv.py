@@ -51,7 +51,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
+from numpy.lib.stride_tricks import as_strided, sliding_window_view
 
 from ._validate import as_array, check_ndim, check_shape, pair, positive_int
 
@@ -61,7 +61,8 @@ class ConvCache(NamedTuple):
     forward's im2col matrix for the backward as a tuple (x, kernel, stride, pad, dilation,
     matrix), used only while x, kernel shape, stride, pad and dilation still match.  The matrix
     is (N, C*KH*KW, OH*OW), or (C*KH*KW, OH*OW*N) for the folded layout (_folded_pays); the
-    chunked layers (_chunked_pays) keep none."""
+    stride-1 tall layout (_tall_pays) keeps its buffer (C, N*Hp*Wp + dilation*(KW - 1)) of the
+    padded input instead."""
 
     x: np.ndarray
     w: np.ndarray
@@ -249,11 +250,6 @@ def _windows(xp: np.ndarray, kernel: tuple[int, int], stride: tuple[int, int]) -
 # larger ones are rebuilt in the backward instead of held in memory between the two passes.
 COLS_CACHE_BYTES = 256 * 2**20
 
-# Layers that go through the batch a few images at a time (see _chunked_pays) build at most
-# this many bytes of im2col matrix per chunk, so that the matrix is still in the processor's
-# cache when the matrix product reads it.
-CHUNK_BYTES = 4 * 2**20
-
 
 def im2col(xp: np.ndarray, kernel: tuple[int, int], stride: tuple[int, int], *,
            dilation: tuple[int, int] = (1, 1)) -> np.ndarray:
@@ -339,13 +335,14 @@ def conv2d_forward(x, w, b, *, stride=1, pad=0, dilation=1, groups=1):
     the padded input are copied into an im2col matrix cols (N, C*KH*KW, OH*OW) and
     contracted with the kernel in one batched matrix product,
     y[n] = w.reshape(F, C*KH*KW) @ cols[n] + b (im2col); with groups, one product per
-    group, between that group's filters and the rows of its channels.  The same products are
+    group, between that group's filters and the rows of its channels.  The same sums are
     arranged in one of three ways, chosen by shape (measured, see each helper):
 
+    * stride 1, at least 8 channels, more than 64 output positions: the tall layout, in which
+      a kernel offset is a shift along the rows of all images stacked one under another, and
+      no im2col matrix is formed (_tall_pays, _tall_corr);
     * at most 64 output positions, plain layer: the batch folded into the columns of one
       (C*KH*KW, OH*OW*N) matrix and one product for the whole batch (_folded_pays);
-    * stride 1, F <= C, more than 256 positions: a few images at a time (CHUNK_BYTES of matrix
-      per chunk), and no matrix is kept for the backward (_chunked_pays);
     * otherwise one product per image on the whole batch's matrix, kept in the cache for the
       backward up to COLS_CACHE_BYTES.
     """
@@ -355,6 +352,9 @@ def conv2d_forward(x, w, b, *, stride=1, pad=0, dilation=1, groups=1):
     oh = (h + 2 * pad[0] - _span(kh, dilation[0])) // stride[0] + 1
     ow = (w_ + 2 * pad[1] - _span(kw, dilation[1])) // stride[1] + 1
     dtype = np.result_type(x, w, b)
+    if _tall_pays(x.shape[1], stride, (oh, ow)):
+        y, buf = _tall_forward(x, w, b, pad, dilation, groups, dtype)
+        return y, ConvCache(x, w, b, stride, pad, dilation, groups, (x, kernel, stride, pad, dilation, buf))
     if groups == 1 and dilation == (1, 1) and _folded_pays((oh, ow)):
         cols = _im2col_batch_last(_pad_fast(x, pad).astype(dtype, copy=False), kernel, stride)
         yf = w.reshape(f, -1).astype(dtype, copy=False) @ cols  # (F, OH*OW*N)
@@ -362,13 +362,6 @@ def conv2d_forward(x, w, b, *, stride=1, pad=0, dilation=1, groups=1):
         y = np.ascontiguousarray(yf.reshape(f, oh, ow, n).transpose(3, 0, 1, 2))
         keep = (x, kernel, stride, pad, dilation, cols) if cols.nbytes <= COLS_CACHE_BYTES else None
         return y, ConvCache(x, w, b, stride, pad, dilation, groups, keep)
-    if _chunked_pays(x.shape[1], f, kernel, stride, pad, dilation, (oh, ow)):
-        xp, w2 = _pad_fast(x, pad).astype(dtype, copy=False), w.reshape(f, -1).astype(dtype, copy=False)
-        y = np.empty((n, f, oh * ow), dtype=dtype)
-        for lo, hi in _chunks(n, xp.shape[1] * kh * kw * oh * ow * xp.itemsize):
-            y[lo:hi] = _grouped_matmul(w2, im2col(xp[lo:hi], kernel, stride, dilation=dilation), groups)
-        y += b.astype(dtype, copy=False)[:, None]
-        return y.reshape(n, f, oh, ow), ConvCache(x, w, b, stride, pad, dilation, groups)
     cols = im2col(_pad_fast(x, pad), kernel, stride, dilation=dilation)
     w2, cols = w.reshape(f, -1).astype(dtype, copy=False), cols.astype(dtype, copy=False)
     y = np.matmul(w2, cols) if groups == 1 else _grouped_matmul(w2, cols, groups)
@@ -504,22 +497,22 @@ def conv2d_backward(dy, cache: ConvCache):
     then the padding is cropped.  (For small outputs and for stride 1 the same
     sums are done with the batch as the last axis, which is faster.)  The layers that the
     forward folded (_folded_pays) use one product for the whole batch for dw and for dcols;
-    the layers it chunked (_chunked_pays) build each chunk's matrix again and take dx as the
-    full correlation of delta with the rotated kernel (_input_grad_full), chunk by chunk.
+    the stride-1 layers of the tall layout (_tall_pays) take dw and dx there (_tall_backward).
     """
     dy = _check_dy(dy, cache)
     x, w, stride, (ph, pw), dilation, groups = cache.x, cache.w, cache.stride, cache.pad, cache.dilation, cache.groups
     n, f, oh, ow = dy.shape
     kernel = w.shape[2:]
     dtype = np.result_type(dy, x, w)
+    if _tall_pays(x.shape[1], stride, (oh, ow)):
+        dx, dw = _tall_backward(dy, x, w, (ph, pw), dilation, groups, dtype, buf=_cached_cols(cache))
+        return dx, dw, dy.sum(axis=(0, 2, 3))
     dy2 = dy.reshape(n, f, oh * ow).astype(dtype, copy=False)
     cols = _cached_cols(cache)
     if groups == 1 and dilation == (1, 1) and _folded_pays((oh, ow)):
         return _backward_folded(dy, cache, cols, dtype)
     if cols is not None and cols.ndim == 2:  # a folded matrix, but this cache is not the plain layer's
         cols = None
-    if cols is None and _chunked_pays(x.shape[1], f, kernel, stride, (ph, pw), dilation, (oh, ow)):
-        return _backward_chunked(dy, cache, dtype)
     if cols is None:
         cols = im2col(_pad_fast(x, (ph, pw)), kernel, stride, dilation=dilation)
     cols = cols.astype(dtype, copy=False)
@@ -575,30 +568,6 @@ def _backward_folded(dy, cache: ConvCache, cols, dtype):
     return dx, dw, dy.sum(axis=(0, 2, 3))
 
 
-def _chunked_pays(channels, filters, kernel, stride, pad, dilation, out_hw) -> bool:
-    """Whether the layer goes through the batch CHUNK_BYTES of im2col matrix at a time, in the
-    forward and in the backward, instead of building the whole matrix once and keeping it: so
-    when the input gradient is the full correlation (stride 1, F <= C, more than 256 output
-    positions, dilation*(K - 1) >= pad, see _full_correlation_pays), because then every product
-    of the backward pass works on one chunk too.  The backward rebuilds each chunk's matrix
-    from x, which costs less than reading a matrix larger than the cache back from memory.
-    Measured (N = 64, one thread, H = 28, stride 1, interleaved): 0.56-0.74x the time of the
-    whole-batch version for F <= C, e.g. C = F = 16, k = 5: 34 against 48 ms in float32, 64
-    against 94 ms in float64; with F > C (the input gradient by col2im over the whole batch)
-    1.0-1.5x, and 0.84-1.07x for stride 2.  With groups and dilation (benchmarks/bench_family.py,
-    N = 32, one thread, two runs each) the geometric mean ratio to PyTorch went from 2.41-2.55
-    to 2.35-2.36 (groups, float32), 0.89 to 0.79-0.83 (groups, float64) and 1.59-1.68 to
-    1.51-1.53 (dilation, float32)."""
-    (kh, kw), (dh, dw) = kernel, dilation
-    return _full_correlation_pays(channels, filters, (dh * (kh - 1) + 1, dw * (kw - 1) + 1), stride, pad, out_hw)
-
-
-def _chunks(n, bytes_per_image):
-    """(lo, hi) bounds of consecutive groups of images with at most CHUNK_BYTES each (>= 1 image)."""
-    step = max(1, CHUNK_BYTES // bytes_per_image)
-    return [(lo, min(lo + step, n)) for lo in range(0, n, step)]
-
-
 def _full_correlation_pays(channels, filters, kernel, stride, pad, out_hw) -> bool:
     """Whether the plain layer's input gradient is faster as the full correlation of delta with
     the rotated kernel (_input_grad_full: an im2col of the padded delta, N*F*KH*KW*H*W numbers,
@@ -610,26 +579,6 @@ def _full_correlation_pays(channels, filters, kernel, stride, pad, out_hw) -> bo
     (kh, kw), (ph, pw) = kernel, pad
     return (stride == (1, 1) and out_hw[0] * out_hw[1] > 256 and filters <= channels
             and kh - 1 >= ph and kw - 1 >= pw)
-
-
-def _backward_chunked(dy, cache: ConvCache, dtype):
-    """conv2d_backward for the layers of _chunked_pays: per chunk of images, the chunk's im2col
-    matrix is built again and dw += sum_n delta2[n] @ cols[n].T, and the chunk's dx is the full
-    correlation of its delta with the rotated kernel (_input_grad_full)."""
-    x, w, pad, dilation, groups = cache.x, cache.w, cache.pad, cache.dilation, cache.groups
-    n, f, oh, ow = dy.shape
-    kernel = w.shape[2:]
-    xp = _pad_fast(x, pad).astype(dtype, copy=False)
-    db = dy.sum(axis=(0, 2, 3))
-    dy = dy.astype(dtype, copy=False)
-    dy2 = dy.reshape(n, f, oh * ow)
-    dw = np.zeros((f, w[0].size), dtype=dtype)
-    dx = np.empty(x.shape, dtype=dtype)
-    for lo, hi in _chunks(n, xp.shape[1] * kernel[0] * kernel[1] * oh * ow * xp.itemsize):
-        cols = im2col(xp[lo:hi], kernel, (1, 1), dilation=dilation)
-        dw += _grouped_dw(dy2[lo:hi], cols, groups)
-        dx[lo:hi] = _input_grad_full(dy[lo:hi], w, (hi - lo, *x.shape[1:]), pad, kernel, dilation, groups, dtype)
-    return dx, dw.reshape(w.shape), db
 
 
 def _batch_last_pays(channels, kernel, stride, out_hw) -> bool:
@@ -662,6 +611,163 @@ def _dx_batch_last(dy, w2t, xp_shape, kernel, stride, *, dilation=(1, 1), groups
         for v in range(kw):
             dxp[:, u * dh : u * dh + sh * oh : sh, v * dw : v * dw + sw * ow : sw, :] += d6[:, u, v]
     return dxp
+
+
+# --------------------------------------------------------------------------- stride 1: the tall layout
+
+# Each block of the tall layout's products copies about this many bytes of shifted rows, so that
+# the copy is still in the processor's cache when the product reads it (and reads it KH times).
+TALL_BLOCK_BYTES = 4 * 2**20
+
+
+def _tall_pays(channels, stride, out_hw) -> bool:
+    """Whether a stride-1 layer runs in the tall layout (_tall_forward, _tall_backward): for
+    outputs of more than 64 positions and at least 8 input channels.  Measured (one thread,
+    interleaved, glibc's freed memory kept, see cnnbook.memory), forward + backward against the
+    other arrangements: 0.55-0.85x their time for 28x28 inputs with C = 8 or 16 (float32 and
+    float64), 0.35-0.5x for depthwise layers; with C = 1 it was up to 2x slower."""
+    return stride == (1, 1) and out_hw[0] * out_hw[1] > 64 and channels >= 8
+
+
+def _tall(a, grid, at, dtype, *, lead=0, tail=0):
+    """a (N, C, H, W) -> (C, lead + N*GH*GW + tail): channel by channel, the images one under
+    another, each placed at row and column ``at`` of a zero grid of GH x GW, flattened; zeros
+    before (lead) and after (tail)."""
+    n, c, h, w = a.shape
+    (gh, gw), (r, s) = grid, at
+    buf = np.zeros((c, lead + n * gh * gw + tail), dtype=dtype)
+    buf[:, lead : lead + n * gh * gw].reshape(c, n, gh, gw)[:, :, r : r + h, s : s + w] = a.transpose(1, 0, 2, 3)
+    return buf
+
+
+def _tall_block(rows_per_column, itemsize) -> int:
+    return max(256, TALL_BLOCK_BYTES // (rows_per_column * itemsize))
+
+
+def _tall_corr(buf, w, groups, wp, dilation, out):
+    """The stride-1 correlation in the tall layout: out (F, Q) with
+    out[f, t] = sum over the C/G channels c' of f's group and the kernel offsets (u, v) of
+    w[f, c', u, v] * buf[g*C/G + c', t + u*dh*wp + v*dw].
+
+    buf (C, >= Q + dh*(KH - 1)*wp + dw*(KW - 1)) is a tall layout (_tall) with rows of wp
+    columns: moving down by u kernel rows is moving along it by u*dh*wp, so every window is a
+    set of KH*KW shifted copies of the same row, and no im2col matrix is needed.  Block by
+    block of positions t: the KW column shifts of each channel are copied (rows (c, v)), one
+    product with the kernel rows of all KH offsets at once gives Z[(u, f), t], and the KH
+    blocks are added, each shifted back by its u*dh*wp.  Depthwise (C/G = 1): all KH*KW shifts
+    are copied and each channel's filters multiply them in one product."""
+    f, cg, kh, kw = w.shape
+    dh, dw = dilation
+    c, sh, fg = buf.shape[0], dh * wp, f // groups
+    q = out.shape[1]
+    s0, s1 = buf.strides
+    offsets = [u * sh + v * dw for u in range(kh) for v in range(kw)]
+    if cg == 1 and fg == 1:
+        # one filter per channel: KH*KW multiply-adds of whole shifted rows, in place (a product
+        # per channel would have only one row, and copying the shifts costs more than it saves)
+        w2, part = w.reshape(c, kh * kw), np.empty((c, q), dtype=buf.dtype)
+        np.multiply(buf[:, :q], w2[:, :1], out=out)
+        for k, off in enumerate(offsets[1:], start=1):
+            out += np.multiply(buf[:, off : off + q], w2[:, k : k + 1], out=part)
+        return out
+    if cg == 1:
+        w3 = w.reshape(groups, fg, kh * kw)
+        block = _tall_block(kh * kw * c, buf.itemsize)
+        for lo in range(0, q, block):
+            b = min(block, q - lo)
+            cols = as_strided(buf[:, lo:], (c, kh, kw, b), (s0, sh * s1, dw * s1, s1)).reshape(c, kh * kw, b)
+            out[:, lo : lo + b] = np.matmul(w3, cols).reshape(f, b)
+        return out
+    # wz[g, (u, f'), (c', v)] = w[g*F/G + f', c', u, v]
+    wz = w.reshape(groups, fg, cg, kh, kw).transpose(0, 3, 1, 2, 4).reshape(groups, kh * fg, cg * kw)
+    block = _tall_block(kw * c + kh * f, buf.itemsize)  # the shifted rows and the product Z
+    for lo in range(0, q, block):
+        b = min(block, q - lo)
+        span = b + sh * (kh - 1)
+        rows = as_strided(buf[:, lo:], (c, kw, span), (s0, dw * s1, s1)).reshape(groups, cg * kw, span)
+        z = np.matmul(wz, rows).reshape(groups, kh, fg, span)
+        o = out[:, lo : lo + b].reshape(groups, fg, b)
+        np.copyto(o, z[:, 0, :, :b])
+        for u in range(1, kh):
+            o += z[:, u, :, u * sh : u * sh + b]
+    return out
+
+
+def _tall_grad_w(dyb, lead, buf, w_shape, groups, wp, dilation, total):
+    """dw (F, C/G, KH, KW) = sum over t of delta[f, t] * buf[c, t + u*dh*wp + v*dw], with delta
+    in the tall layout dyb[:, lead + t] (zeros where no output is, and before it: lead >=
+    dh*(KH - 1)*wp).  Block by block: the KW column shifts of buf (rows (c, v)) and the KH row
+    shifts of delta (rows (u, f)) are copied, and one product per group adds their dot
+    products; depthwise, all KH*KW shifts of buf against delta itself."""
+    f, cg, kh, kw = w_shape
+    dh, dw = dilation
+    c, sh, fg = buf.shape[0], dh * wp, f // groups
+    s0, s1 = buf.strides
+    if cg == 1 and fg == 1:
+        # one filter per channel: a dot product per channel for each kernel offset
+        q = total - sh * (kh - 1)
+        dy_rows = dyb[:, lead : lead + q]
+        dw_ = np.stack([np.vecdot(dy_rows, buf[:, u * sh + v * dw : u * sh + v * dw + q])
+                        for u in range(kh) for v in range(kw)], axis=1)
+        return dw_.reshape(f, 1, kh, kw)
+    if cg == 1:
+        acc = np.zeros((groups, fg, kh * kw), dtype=buf.dtype)
+        q = total - sh * (kh - 1)
+        block = _tall_block(kh * kw * c, buf.itemsize)
+        for lo in range(0, q, block):
+            b = min(block, q - lo)
+            cols = as_strided(buf[:, lo:], (c, kh, kw, b), (s0, sh * s1, dw * s1, s1)).reshape(c, kh * kw, b)
+            acc += np.matmul(dyb[:, lead + lo : lead + lo + b].reshape(groups, fg, b), cols.transpose(0, 2, 1))
+        return acc.reshape(f, 1, kh, kw)
+    acc = np.zeros((groups, kh * fg, cg * kw), dtype=buf.dtype)
+    dyg = dyb.reshape(groups, fg, -1)
+    block = _tall_block(kw * c + kh * f, buf.itemsize)
+    for lo in range(0, total, block):
+        b = min(block, total - lo)
+        rows = as_strided(buf[:, lo:], (c, kw, b), (s0, dw * s1, s1)).reshape(groups, cg * kw, b)
+        shifted = np.stack([dyg[:, :, lead + lo - u * sh : lead + lo - u * sh + b] for u in range(kh)], axis=1)
+        acc += np.matmul(shifted.reshape(groups, kh * fg, b), rows.transpose(0, 2, 1))
+    return np.ascontiguousarray(acc.reshape(groups, kh, fg, cg, kw).transpose(0, 2, 3, 1, 4)).reshape(f, cg, kh, kw)
+
+
+def _tall_forward(x, w, b, pad, dilation, groups, dtype):
+    """y (N, F, OH, OW) of a stride-1 layer in the tall layout (_tall_corr), and the tall
+    buffer of the padded input, which the backward pass reuses."""
+    n, c, h, w_ = x.shape
+    f, _, kh, kw = w.shape
+    (ph, pw), (dh, dw) = pad, dilation
+    hp, wp = h + 2 * ph, w_ + 2 * pw
+    oh, ow = hp - dh * (kh - 1), wp - dw * (kw - 1)
+    total = n * hp * wp
+    buf = _tall(x, (hp, wp), (ph, pw), dtype, tail=dw * (kw - 1))
+    yt = np.empty((f, total), dtype=dtype)  # one output per grid position; only (i < OH, j < OW) are outputs
+    _tall_corr(buf, w.astype(dtype, copy=False), groups, wp, dilation, yt[:, : total - dh * (kh - 1) * wp])
+    y = np.empty((n, f, oh, ow), dtype=dtype)
+    np.add(yt.reshape(f, n, hp, wp)[:, :, :oh, :ow].transpose(1, 0, 2, 3), b.astype(dtype, copy=False)[:, None, None],
+           out=y)
+    return y, buf
+
+
+def _tall_backward(dy, x, w, pad, dilation, groups, dtype, buf=None):
+    """(dx, dw) of a stride-1 layer in the tall layout: delta placed on the same grid as the
+    padded input, dw by _tall_grad_w, and dx (the whole padded grid, then cropped) as the
+    correlation of delta with the kernel rotated by 180 degrees, its filter and channel axes
+    swapped within each group (the full correlation of the convolution chapter)."""
+    n, c, h, w_ = x.shape
+    f, cg, kh, kw = w.shape
+    (ph, pw), (dh, dw) = pad, dilation
+    hp, wp = h + 2 * ph, w_ + 2 * pw
+    total = n * hp * wp
+    lead = dh * (kh - 1) * wp + dw * (kw - 1)
+    if buf is None or buf.shape != (c, total + dw * (kw - 1)) or buf.dtype != dtype:
+        buf = _tall(x, (hp, wp), (ph, pw), dtype, tail=dw * (kw - 1))
+    dyb = _tall(dy, (hp, wp), (0, 0), dtype, lead=lead)
+    dw_ = _tall_grad_w(dyb, lead, buf, w.shape, groups, wp, dilation, total)
+    fg = f // groups
+    wr = w.reshape(groups, fg, cg, kh, kw).transpose(0, 2, 1, 3, 4)[..., ::-1, ::-1].reshape(c, fg, kh, kw)
+    dxt = _tall_corr(dyb, wr.astype(dtype, copy=False), groups, wp, dilation, np.empty((c, total), dtype=dtype))
+    dx = np.ascontiguousarray(dxt.reshape(c, n, hp, wp)[:, :, ph : ph + h, pw : pw + w_].transpose(1, 0, 2, 3))
+    return dx, dw_
 
 
 # --------------------------------------------------------------------------- transposed convolution
