@@ -211,7 +211,7 @@ def conv_stages(x, w, b, dy, stride, pad, rounds=5):
     f, c = w.shape[:2]
     kernel = w.shape[2:]
     n, _, oh, ow = dy.shape
-    if conv._tall_pays(c, stride, (oh, ow)):
+    if conv._tall_pays(c, 1, kernel, stride, (oh, ow)):
         hp, wp = x.shape[2] + 2 * pad[0], x.shape[3] + 2 * pad[1]
         lead = (kernel[0] - 1) * wp + kernel[1] - 1
         buf = conv._tall(x, (hp, wp), pad, x.dtype, tail=kernel[1] - 1)
@@ -232,7 +232,7 @@ def conv_stages(x, w, b, dy, stride, pad, rounds=5):
     cols = conv.im2col(xp, kernel, stride)
     w2 = w.reshape(f, -1)
     dy2 = dy.reshape(n, f, -1)
-    batch_last = conv._batch_last_pays(c, kernel, stride, (oh, ow))
+    batch_last = conv._batch_last_pays(c, (oh, ow))
     if batch_last:
         def dx_product():
             dyt = np.ascontiguousarray(dy.transpose(1, 2, 3, 0)).reshape(f, -1)

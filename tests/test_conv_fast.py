@@ -21,14 +21,14 @@ def case(rng, x_shape, w_shape, stride, pad, dtype=np.float64):
     ((2, 3, 6, 5), (2, 3, 3, 2), 1, 1, True),          # small output
     ((2, 2, 10, 10), (3, 2, 3, 3), 1, 1, True),         # 100 positions, stride 1, C > 1
     ((2, 1, 10, 10), (3, 1, 3, 3), 1, 1, False),        # C = 1
-    ((2, 2, 19, 18), (2, 2, 3, 2), (2, 1), (1, 0), False),  # strided, 90 positions
+    ((2, 2, 19, 18), (2, 2, 3, 2), (2, 1), (1, 0), True),  # strided, 90 positions, C > 1
     ((2, 2, 21, 22), (2, 2, 5, 5), 2, 1, True),         # strided, 100 positions, 25 kernel offsets
-    ((1, 2, 20, 17), (2, 2, 2, 3), 2, 2, False),
+    ((1, 1, 20, 17), (2, 1, 2, 3), 2, 2, False),        # strided, C = 1
 ])
 def test_both_input_gradient_paths_match_the_loops(rng, x_shape, w_shape, stride, pad, batch_last):
     x, w, b, y, cache, dy = case(rng, x_shape, w_shape, stride, pad)
     oh, ow = y.shape[2:]
-    assert conv._batch_last_pays(x_shape[1], w_shape[2:], cache.stride, (oh, ow)) == batch_last
+    assert conv._batch_last_pays(x_shape[1], (oh, ow)) == batch_last
     np.testing.assert_allclose(y, conv.conv2d_forward_naive(x, w, b, stride=stride, pad=pad)[0], atol=1e-12)
     for got, want in zip(conv.conv2d_backward(dy, cache), conv.conv2d_backward_naive(dy, cache)):
         np.testing.assert_allclose(got, want, atol=1e-11)
@@ -108,7 +108,7 @@ FAMILY_BRANCHES = [
     ((1, 3, 8, 8), (6, 1, 3, 3), 1, 1, 2, 3, "_input_grad_depthwise"),    # 2 filters per channel, small
     ((1, 3, 18, 18), (3, 1, 2, 2), 1, 3, 1, 3, "_input_grad_depthwise"),  # pad > dilation*(K - 1)
     ((2, 4, 7, 7), (2, 2, 3, 3), 1, 1, 1, 2, "_dx_batch_last"),           # small output, F = groups
-    ((1, 4, 21, 19), (4, 2, 2, 3), 2, 1, 1, 2, "col2im"),                 # large, strided, grouped
+    ((1, 1, 21, 19), (4, 1, 2, 3), 2, 1, 2, 1, "col2im"),                 # large, strided, dilated, C = 1
     ((1, 6, 20, 20), (6, 2, 5, 5), 2, 2, 1, 3, "_dx_batch_last"),         # 25 kernel offsets
 ]
 
@@ -135,7 +135,7 @@ TRANSPOSE_BRANCHES = [
     ((1, 2, 18, 17), (2, 3, 3, 3), 1, 1, 0, 1, 1, "_input_grad_full"),
     ((1, 4, 17, 17), (4, 1, 3, 2), 1, (2, 1), 1, 2, 4, "_input_grad_full"),   # output_padding < dilation
     ((2, 4, 6, 5), (4, 1, 3, 3), 2, 1, 1, 1, 4, "_input_grad_depthwise"),
-    ((1, 4, 10, 10), (4, 2, 3, 3), 2, 1, 1, 1, 2, "col2im"),
+    ((1, 4, 10, 10), (4, 1, 3, 3), 2, 1, 1, 1, 1, "col2im"),                  # one output channel
 ]
 
 

@@ -36,12 +36,12 @@ def test_the_tall_buffer_puts_every_pixel_where_the_shifts_expect_it():
 
 
 @pytest.mark.parametrize("x_shape, w_shape, pad, dilation, groups", [
-    ((3, 8, 11, 10), (5, 8, 3, 3), 1, 1, 1),              # plain
+    ((3, 8, 17, 16), (5, 8, 3, 3), 1, 1, 1),              # plain
     ((2, 8, 12, 12), (16, 8, 5, 5), 2, 1, 1),             # F > C
-    ((2, 8, 10, 13), (4, 8, 2, 3), (1, 0), 1, 1),         # unequal kernel and padding
-    ((2, 8, 10, 10), (6, 8, 3, 3), 3, 1, 1),              # pad > K - 1: the padded grid is cropped
-    ((2, 8, 10, 10), (4, 8, 1, 1), 0, 1, 1),              # 1x1
-    ((2, 8, 13, 12), (4, 8, 3, 3), 2, (2, 3), 1),         # dilation
+    ((2, 8, 19, 21), (4, 8, 2, 3), (1, 0), 1, 1),         # unequal kernel and padding
+    ((2, 8, 12, 12), (6, 8, 3, 3), 3, 1, 1),              # pad > K - 1: the padded grid is cropped
+    ((2, 8, 10, 10), (4, 4, 1, 1), 0, 1, 2),              # 1x1, grouped
+    ((2, 8, 17, 18), (4, 8, 3, 3), 2, (2, 3), 1),         # dilation
     ((2, 8, 11, 11), (6, 4, 3, 3), 1, 1, 2),              # groups
     ((2, 8, 11, 11), (8, 1, 3, 3), 1, 1, 8),              # depthwise
     ((2, 8, 11, 11), (16, 1, 3, 2), (1, 0), 2, 8),        # depthwise with two filters per channel
@@ -67,13 +67,17 @@ def test_the_tall_layout_matches_the_loops(rng, monkeypatch, x_shape, w_shape, p
 
 
 def test_the_tall_layout_is_chosen_by_its_measured_rule(monkeypatch, rng):
-    assert conv._tall_pays(8, (1, 1), (9, 9))
-    assert not conv._tall_pays(8, (1, 1), (8, 8))                 # 64 positions: the folded layout
-    assert not conv._tall_pays(7, (1, 1), (28, 28))               # few channels
-    assert not conv._tall_pays(16, (2, 1), (28, 28))              # stride 2
+    assert conv._tall_pays(8, 2, (3, 3), (1, 1), (9, 9))              # grouped: more than 64 positions
+    assert not conv._tall_pays(8, 2, (3, 3), (1, 1), (8, 8))          # 64 positions: not
+    assert conv._tall_pays(8, 1, (3, 3), (1, 1), (16, 16))            # plain: 256 * 9 >= 2048
+    assert not conv._tall_pays(8, 1, (3, 3), (1, 1), (15, 15))        # 225 * 9 < 2048
+    assert conv._tall_pays(8, 1, (5, 5), (1, 1), (10, 10))            # 100 * 25 >= 2048
+    assert not conv._tall_pays(7, 2, (3, 3), (1, 1), (28, 28))        # few channels
+    assert not conv._tall_pays(16, 1, (3, 3), (2, 1), (28, 28))       # stride 2
     calls = _spy(monkeypatch, "_tall_forward")
-    conv.conv2d_forward(rng.normal(size=(1, 8, 12, 12)), rng.normal(size=(4, 8, 3, 3)), np.zeros(4), stride=2)
+    conv.conv2d_forward(rng.normal(size=(1, 8, 33, 33)), rng.normal(size=(4, 8, 3, 3)), np.zeros(4), stride=2)
     conv.conv2d_forward(rng.normal(size=(1, 1, 30, 30)), rng.normal(size=(4, 1, 3, 3)), np.zeros(4))
+    conv.conv2d_forward(rng.normal(size=(1, 8, 12, 12)), rng.normal(size=(4, 8, 3, 3)), np.zeros(4))
     assert not calls
 
 

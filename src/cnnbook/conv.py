@@ -338,7 +338,7 @@ def conv2d_forward(x, w, b, *, stride=1, pad=0, dilation=1, groups=1):
     group, between that group's filters and the rows of its channels.  The same sums are
     arranged in one of three ways, chosen by shape (measured, see each helper):
 
-    * stride 1, at least 8 channels, more than 64 output positions: the tall layout, in which
+    * stride 1, at least 8 channels, outputs large enough for the kernel: the tall layout, in which
       a kernel offset is a shift along the rows of all images stacked one under another, and
       no im2col matrix is formed (_tall_pays, _tall_corr);
     * at most 64 output positions, plain layer: the batch folded into the columns of one
@@ -352,7 +352,7 @@ def conv2d_forward(x, w, b, *, stride=1, pad=0, dilation=1, groups=1):
     oh = (h + 2 * pad[0] - _span(kh, dilation[0])) // stride[0] + 1
     ow = (w_ + 2 * pad[1] - _span(kw, dilation[1])) // stride[1] + 1
     dtype = np.result_type(x, w, b)
-    if _tall_pays(x.shape[1], stride, (oh, ow)):
+    if _tall_pays(x.shape[1], groups, kernel, stride, (oh, ow)):
         y, buf = _tall_forward(x, w, b, pad, dilation, groups, dtype)
         return y, ConvCache(x, w, b, stride, pad, dilation, groups, (x, kernel, stride, pad, dilation, buf))
     if groups == 1 and dilation == (1, 1) and _folded_pays((oh, ow)):
@@ -436,7 +436,7 @@ def _input_grad(dy: np.ndarray, w: np.ndarray, x_shape, pad, kernel, stride, dil
         dxp = _input_grad_depthwise(dy, w, xp_shape, kernel, stride, dilation, groups, dtype)
     else:
         wt = _grouped_wt(w, groups, dtype)  # (C*KH*KW, F/G)
-        if _batch_last_pays(xp_shape[1], kernel, stride, (oh, ow)):
+        if _batch_last_pays(xp_shape[1], (oh, ow)):
             dxp = _dx_batch_last(dy, wt, xp_shape, kernel, stride, dilation=dilation, groups=groups)
             dxp = dxp.transpose(3, 0, 1, 2)  # from (C, Hp, Wp, N)
         else:
@@ -504,7 +504,7 @@ def conv2d_backward(dy, cache: ConvCache):
     n, f, oh, ow = dy.shape
     kernel = w.shape[2:]
     dtype = np.result_type(dy, x, w)
-    if _tall_pays(x.shape[1], stride, (oh, ow)):
+    if _tall_pays(x.shape[1], groups, kernel, stride, (oh, ow)):
         dx, dw = _tall_backward(dy, x, w, (ph, pw), dilation, groups, dtype, buf=_cached_cols(cache))
         return dx, dw, dy.sum(axis=(0, 2, 3))
     dy2 = dy.reshape(n, f, oh * ow).astype(dtype, copy=False)
@@ -526,7 +526,7 @@ def conv2d_backward(dy, cache: ConvCache):
         if _full_correlation_pays(x.shape[1], f, kernel, stride, (ph, pw), (oh, ow)):
             dx = _input_grad_full(dy, w, x.shape, (ph, pw), kernel, (1, 1), 1, dtype)
             return dx, dw, db
-        if _batch_last_pays(x.shape[1], kernel, stride, (oh, ow)):
+        if _batch_last_pays(x.shape[1], (oh, ow)):
             dxp = _dx_batch_last(dy, w2t, xp_shape, kernel, stride)  # (C, Hp, Wp, N)
             dx = dxp[:, ph : ph + x.shape[2], pw : pw + x.shape[3]].transpose(3, 0, 1, 2)
         else:
@@ -581,13 +581,14 @@ def _full_correlation_pays(channels, filters, kernel, stride, pad, out_hw) -> bo
             and kh - 1 >= ph and kw - 1 >= pw)
 
 
-def _batch_last_pays(channels, kernel, stride, out_hw) -> bool:
+def _batch_last_pays(channels, out_hw) -> bool:
     """Whether col2im is faster with the batch as the last (contiguous) axis: measured so for
-    small outputs (short rows make the strided additions slow), and for C > 1 with stride 1
-    or with many kernel offsets (KH*KW >= 25)."""
+    small outputs (short rows make the strided additions slow), and for C > 1.  (With freed
+    memory kept, see cnnbook.memory, stride-2 layers of 28x28 with a 3x3 kernel took 0.82-0.94x
+    the time of the NCHW col2im, forward + backward, plain and grouped; with C = 1, 0.98-1.07x.)"""
     if out_hw[0] * out_hw[1] <= 64:
         return True
-    return channels > 1 and (stride == (1, 1) or kernel[0] * kernel[1] >= 25)
+    return channels > 1
 
 
 def _dx_batch_last(dy, w2t, xp_shape, kernel, stride, *, dilation=(1, 1), groups=1, dyt=None):
@@ -620,13 +621,20 @@ def _dx_batch_last(dy, w2t, xp_shape, kernel, stride, *, dilation=(1, 1), groups
 TALL_BLOCK_BYTES = 4 * 2**20
 
 
-def _tall_pays(channels, stride, out_hw) -> bool:
-    """Whether a stride-1 layer runs in the tall layout (_tall_forward, _tall_backward): for
-    outputs of more than 64 positions and at least 8 input channels.  Measured (one thread,
-    interleaved, glibc's freed memory kept, see cnnbook.memory), forward + backward against the
-    other arrangements: 0.55-0.85x their time for 28x28 inputs with C = 8 or 16 (float32 and
-    float64), 0.35-0.5x for depthwise layers; with C = 1 it was up to 2x slower."""
-    return stride == (1, 1) and out_hw[0] * out_hw[1] > 64 and channels >= 8
+def _tall_pays(channels, groups, kernel, stride, out_hw) -> bool:
+    """Whether a stride-1 layer with at least 8 input channels runs in the tall layout
+    (_tall_forward, _tall_backward): with groups, for outputs of more than 64 positions; without,
+    once positions * KH * KW >= 2048 (from 16x16 outputs for a 3x3 kernel, 10x10 for 5x5), where
+    the copies it saves outweigh the products it computes and drops at the images' edges.
+    Measured (one thread, interleaved, freed memory kept, see cnnbook.memory), forward + backward
+    against the previous arrangements: 0.77-0.91x their time for 28x28 plain layers with C = 8 or
+    16 in float32, 0.79-0.89x in float64 (0.98 for C = 8, F = 32, 5x5); 0.51-0.64x for depthwise
+    layers of 14x14, 0.45-0.82x for grouped ones of 10x10; plain layers of 10x10 to 14x14 with a
+    3x3 kernel were 1.0-1.27x, and of 9x9 with 5x5 1.4x (hence the product rule)."""
+    positions = out_hw[0] * out_hw[1]
+    if stride != (1, 1) or channels < 8:
+        return False
+    return positions > 64 if groups > 1 else positions * kernel[0] * kernel[1] >= 2048
 
 
 def _tall(a, grid, at, dtype, *, lead=0, tail=0):
