@@ -48,6 +48,7 @@ INTRODUCED = {
     "data": "cnn",
     "training": "training",
     "timing": "fast_code",
+    "memory": "fast_code",
 }
 
 
