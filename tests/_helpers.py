@@ -27,6 +27,20 @@ def strict_numerics():
             yield
 
 
+def spy_on(monkeypatch, module, name):
+    """Count the calls of module.<name> (a private helper that a branch uses): returns the list
+    that each call appends its name to."""
+    calls = []
+    original = getattr(module, name)
+
+    def wrapper(*args, **kwargs):
+        calls.append(name)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(module, name, wrapper)
+    return calls
+
+
 def rng_array(data, shape, *, low=-2.0, high=2.0):
     """A float64 array of ``shape`` drawn through hypothesis (seeded generator)."""
     seed = data.draw(st.integers(0, 2**32 - 1), label="seed")

@@ -6,6 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from _helpers import spy_on
+
 from cnnbook import conv, pooling
 
 
@@ -87,16 +89,7 @@ def test_maxpool_with_nan_takes_the_argmax_route(rng):
 
 
 def _spy(monkeypatch, name):
-    """Count the calls of conv.<name> (a private helper that a branch uses)."""
-    calls = []
-    original = getattr(conv, name)
-
-    def wrapper(*args, **kwargs):
-        calls.append(name)
-        return original(*args, **kwargs)
-
-    monkeypatch.setattr(conv, name, wrapper)
-    return calls
+    return spy_on(monkeypatch, conv, name)
 
 
 # (x_shape, w_shape, stride, pad, dilation, groups, the helper the input gradient takes)

@@ -7,19 +7,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from _helpers import spy_on
+
 from cnnbook import conv
 
 
 def _spy(monkeypatch, name):
-    calls = []
-    original = getattr(conv, name)
-
-    def wrapper(*args, **kwargs):
-        calls.append(name)
-        return original(*args, **kwargs)
-
-    monkeypatch.setattr(conv, name, wrapper)
-    return calls
+    return spy_on(monkeypatch, conv, name)
 
 
 def test_the_tall_buffer_puts_every_pixel_where_the_shifts_expect_it():
