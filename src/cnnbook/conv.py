@@ -424,7 +424,7 @@ def _input_grad(dy: np.ndarray, w: np.ndarray, x_shape, pad, kernel, stride, dil
 
     dcols[n] = w2.T @ delta2[n] (per group), scattered back to the padded input one kernel
     offset (u, v) at a time (col2im), then the padding is cropped.  (For small outputs and for
-    stride 1 the same sums are done with the batch as the last axis, which is faster.)  With
+    C > 1 the same sums are done with the batch as the last axis, which is faster.)  With
     stride 1 and large outputs it is the full correlation instead, see _input_grad_full.
     """
     n, f, oh, ow = dy.shape
@@ -494,7 +494,7 @@ def conv2d_backward(dy, cache: ConvCache):
     dw = sum_n delta2[n] @ cols[n].T (the forward's im2col matrix, reused; with groups,
     per group); db = dy summed over n, i, j; dx: dcols[n] = w2.T @ delta2[n] scattered
     back to the padded input one kernel offset (u, v) at a time (col2im),
-    then the padding is cropped.  (For small outputs and for stride 1 the same
+    then the padding is cropped.  (For small outputs and for C > 1 the same
     sums are done with the batch as the last axis, which is faster.)  The layers that the
     forward folded (_folded_pays) use one product for the whole batch for dw and for dcols;
     the stride-1 layers of the tall layout (_tall_pays) take dw and dx there (_tall_backward).
