@@ -337,11 +337,31 @@ class Report:
     links: int = 0
 
 
+def _evals_pending(model) -> bool:
+    for c in model:
+        done = {e.get("expression") for e in c["user_expressions"]}
+        if any(expr not in done for expr in re.findall(r"\{eval\}`([^`]*)`", c["source"])):
+            return True
+    return False
+
+
+def _model_with_evals(page, timeout: float = 30) -> list[dict]:
+    """The notebook's cells, once jupyterlab-myst has stored the result of every {eval} (it asks
+    the kernel after the code cells have run, so the results can arrive after Run All ends on a
+    busy machine); after ``timeout`` seconds, the cells as they are."""
+    deadline = time.monotonic() + timeout
+    model = page.evaluate(_MODEL_JS)
+    while _evals_pending(model) and time.monotonic() < deadline:
+        page.wait_for_timeout(250)
+        model = page.evaluate(_MODEL_JS)
+    return model
+
+
 def inspect_notebook(page, lab: Lab) -> Report:
     """Every problem of the rendered, executed notebook open in ``page``, one line each."""
     rep = Report()
     p = rep.problems
-    model = page.evaluate(_MODEL_JS)
+    model = _model_with_evals(page)
     for c in model:
         for o in c["outputs"]:
             if o.get("output_type") == "error":
