@@ -30,12 +30,12 @@ def test_the_tall_buffer_puts_every_pixel_where_the_shifts_expect_it():
 
 
 @pytest.mark.parametrize("x_shape, w_shape, pad, dilation, groups", [
-    ((3, 8, 17, 16), (5, 8, 3, 3), 1, 1, 1),              # plain
-    ((2, 8, 12, 12), (16, 8, 5, 5), 2, 1, 1),             # F > C
-    ((2, 8, 19, 21), (4, 8, 2, 3), (1, 0), 1, 1),         # unequal kernel and padding
-    ((2, 8, 12, 12), (6, 8, 3, 3), 3, 1, 1),              # pad > K - 1: the padded grid is cropped
+    ((1, 8, 16, 16), (5, 8, 3, 3), 1, 1, 1),              # plain
+    ((1, 8, 10, 10), (9, 8, 5, 5), 2, 1, 1),              # F > C
+    ((1, 8, 19, 21), (4, 8, 2, 3), (1, 0), 1, 1),         # unequal kernel and padding
+    ((1, 8, 12, 12), (6, 8, 3, 3), 3, 1, 1),              # pad > K - 1: the padded grid is cropped
     ((2, 8, 10, 10), (4, 4, 1, 1), 0, 1, 2),              # 1x1, grouped
-    ((2, 8, 17, 18), (4, 8, 3, 3), 2, (2, 3), 1),         # dilation
+    ((1, 8, 17, 18), (4, 8, 3, 3), 2, (2, 3), 1),         # dilation
     ((2, 8, 11, 11), (6, 4, 3, 3), 1, 1, 2),              # groups
     ((2, 8, 11, 11), (8, 1, 3, 3), 1, 1, 8),              # depthwise
     ((2, 8, 11, 11), (16, 1, 3, 2), (1, 0), 2, 8),        # depthwise with two filters per channel
