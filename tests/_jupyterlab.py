@@ -521,8 +521,8 @@ def _region_shot(page, cells: list[int], path: Path) -> None:
 def check_explorer(page, explorer, where: str) -> int:
     """Move each control of an explorer to another value and back; after each move the one
     visible view must be the one made for the controls' values.  Returns the number of views
-    checked.  (tests/test_book.py sweeps every value in the static page; here a move only has to
-    prove that the jslinks work in JupyterLab.)"""
+    checked.  (As in the static page, tests/test_book.py: a move only has to prove that the
+    jslinks work; tests/test_widgets.py checks that every combination of values has its view.)"""
     from test_book import _check_explorer
 
     return _check_explorer(page, explorer, where, sweep=False)

@@ -28,9 +28,8 @@ code cell has an execution count (or Run All stopped at an error), then fail on
   or a solution left in the student edition;
 - an explorer (``cnnbook.widgets.Explorer``) control whose move does not show the view made for
   the new control values: every control of every visible explorer is moved to another value and
-  back, and after each move the one visible view must carry ``cnnbook-view-<indices>`` (the
-  static-page test, test_book.py, sweeps every value; here the moves prove the jslinks work in
-  JupyterLab).
+  back, and after each move the one visible view must carry ``cnnbook-view-<indices>`` (as in
+  the static-page test, test_book.py; here the moves prove the jslinks work in JupyterLab).
 
 Screenshots go to ``_build/screenshots/jupyterlab/``: the top of each notebook, each Summary box,
 each exercise (statement, stub, checker report, collapsed solution) and each explorer.
