@@ -629,9 +629,10 @@ def _tall_pays(channels, groups, kernel, stride, out_hw) -> bool:
     the copies it saves outweigh the products it computes and drops at the images' edges.
     Measured (one thread, interleaved, freed memory kept, see cnnbook.memory), forward + backward
     against the previous arrangements: 0.77-0.91x their time for 28x28 plain layers with C = 8 or
-    16 in float32, 0.79-0.89x in float64 (0.98 for C = 8, F = 32, 5x5); 0.51-0.64x for depthwise
-    layers of 14x14, 0.45-0.82x for grouped ones of 10x10; plain layers of 10x10 to 14x14 with a
-    3x3 kernel were 1.0-1.27x, and of 9x9 with 5x5 1.4x (hence the product rule)."""
+    16 in float32 and 0.79-0.89x in float64 (0.98 in both for C = 8, F = 32, 5x5); 0.51-0.97x for
+    depthwise layers of 14x14 and 28x28, 0.45-0.90x for grouped and depthwise ones of 9x9 and
+    10x10; plain layers of 10x10 to 14x14 with a 3x3 kernel were 1.0-1.27x, and of 9x9 with 5x5
+    1.4x (hence the product rule)."""
     positions = out_hw[0] * out_hw[1]
     if stride != (1, 1) or channels < 8:
         return False
