@@ -46,7 +46,7 @@ import numpy as np
 from cnnbook import conv, data, memory, pooling
 from cnnbook import model as M
 from cnnbook.losses import softmax_cross_entropy
-from cnnbook.timing import blas_threads, compare, geomean
+from cnnbook.timing import blas_kernel, blas_threads, compare, geomean
 
 try:
     import torch
@@ -398,6 +398,7 @@ def main(argv=None):
     print(f"python {platform.python_version()}, numpy {np.__version__}, "
           f"torch {torch.__version__ if torch is not None else 'not installed'}; "
           f"{os.cpu_count()} cores, NumPy BLAS threads {threads}")
+    print(blas_kernel())
     if torch is not None:
         torch.set_num_threads(threads)
         print(f"torch threads set to {torch.get_num_threads()}")

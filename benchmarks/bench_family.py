@@ -42,6 +42,7 @@ from pathlib import Path
 import numpy as np
 
 from cnnbook import conv, pooling
+from cnnbook.timing import blas_kernel, blas_threads
 
 try:
     import torch
@@ -68,18 +69,6 @@ POOL_GRID = [(c, h, 3, 2, 1, ceil) for c in (8, 32) for h in (13, 28) for ceil i
 
 
 # ---------------------------------------------------------------------------- timing
-
-
-def numpy_threads() -> int:
-    try:
-        from threadpoolctl import threadpool_info
-
-        counts = [p["num_threads"] for p in threadpool_info() if p.get("user_api") == "blas"]
-        if counts:
-            return max(counts)
-    except ImportError:
-        pass
-    return os.cpu_count() or 1
 
 
 def _calibrate(fn, target):
@@ -260,10 +249,11 @@ def main(argv=None):
         from threadpoolctl import threadpool_limits
 
         threadpool_limits(args.threads)
-    threads = numpy_threads()
+    threads = blas_threads()
     print(f"python {platform.python_version()}, numpy {np.__version__}, "
           f"torch {torch.__version__ if torch is not None else 'not installed'}; "
           f"{os.cpu_count()} cores, NumPy BLAS threads {threads}, N = {N}")
+    print(blas_kernel())
     if torch is not None:
         torch.set_num_threads(threads)
         print(f"torch threads set to {torch.get_num_threads()}")

@@ -57,7 +57,7 @@ def pytest_collection_modifyitems(config, items):
     (as it did with pytest 9.2, pytest-xdist issue 1386), nothing fails by itself: every worker
     builds the book or waits for another's build, and the suite runs minutes longer. So those
     tests fail, saying why (a worker's collection error would only show as an INTERNALERROR)."""
-    if not config.getvalue("loadgroup"):
+    if not getattr(config.option, "loadgroup", False):   # set on xdist workers only
         return
     for item in items:
         if item.get_closest_marker("xdist_group") and "@" not in item.nodeid:

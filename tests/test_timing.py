@@ -205,3 +205,16 @@ def test_profile_rejects_bad_arguments():
         timing.profile_training_step(net, x, labels, optimizer=object())
     with pytest.raises(ValueError, match="rounds"):
         timing.profile_training_step(net, x, labels, rounds=0)
+
+
+def test_blas_kernel_names_the_kernels_and_what_forced_them(monkeypatch):
+    from threadpoolctl import threadpool_info
+
+    arch = [p.get("architecture") for p in threadpool_info() if p.get("user_api") == "blas"]
+    monkeypatch.setenv("OPENBLAS_CORETYPE", "Haswell")
+    monkeypatch.delenv("OPENBLAS_L2_SIZE", raising=False)
+    line = timing.blas_kernel()
+    assert line.startswith("NumPy's BLAS: ") and f"kernels {arch[0]}" in line, line
+    assert line.endswith("(set by OPENBLAS_CORETYPE=Haswell)"), line
+    monkeypatch.delenv("OPENBLAS_CORETYPE")
+    assert "set by" not in timing.blas_kernel()

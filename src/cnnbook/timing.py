@@ -57,6 +57,23 @@ def blas_threads() -> int:
     return max(counts) if counts else (os.cpu_count() or 1)
 
 
+def blas_kernel() -> str:
+    """One line: which BLAS NumPy runs and which of its kernels (threadpoolctl).
+
+    OpenBLAS picks its kernels for the processor unless ``OPENBLAS_CORETYPE`` names others (some
+    machines set it for old OpenBLAS builds); that choice moves every matrix product of the
+    convolution, while PyTorch keeps its own kernels, so a comparison with PyTorch states it."""
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:  # pragma: no cover - threadpoolctl is a requirement of the book
+        return "NumPy's BLAS: unknown (no threadpoolctl)"
+    blas = [f"{p['internal_api']} {p.get('version')}, kernels {p.get('architecture')}"
+            for p in threadpool_info() if p.get("user_api") == "blas"]
+    forced = [f"{k}={os.environ[k]}" for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE") if k in os.environ]
+    return ("NumPy's BLAS: " + ("; ".join(blas) or "unknown")
+            + (f" (set by {', '.join(forced)})" if forced else ""))
+
+
 def _thread_ids() -> list[int]:
     try:
         return [int(t) for t in os.listdir("/proc/self/task")]
