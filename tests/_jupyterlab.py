@@ -66,14 +66,6 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-# The JupyterLab test shares CI's two cores with the strict build of the book (test_book.py), the
-# longest single task of the suite, which the built-book browser test then waits for. So the
-# JupyterLab server and its kernels run at a lower priority (a higher niceness) than the build's
-# kernels: the build gets the cores it asks for, the chapters in JupyterLab take the rest.
-# (Chromium sets its processes' priorities itself, so it is left alone.)
-NICENESS = 10
-
-
 @contextlib.contextmanager
 def lab_server(book: Path, tmp: Path, *, startup_timeout: float = 120):
     """A JupyterLab serving a copy of ``book`` (so autosave and checkpoints never touch it)."""
@@ -110,8 +102,6 @@ def lab_server(book: Path, tmp: Path, *, startup_timeout: float = 120):
     with open(log, "wb") as out:
         proc = subprocess.Popen(cmd, cwd=root, env=env, stdout=out, stderr=subprocess.STDOUT,
                                 stdin=subprocess.DEVNULL)
-        with contextlib.suppress(OSError):   # the kernels it starts inherit the niceness
-            os.setpriority(os.PRIO_PROCESS, proc.pid, NICENESS)
         try:
             deadline = time.monotonic() + startup_timeout
             while True:
