@@ -139,6 +139,9 @@ def _browser_or_skip():
 
 @pytest.fixture(scope="session")
 def browser_page(html_dir, request):
+    """(tabs, base, logs): two pages of one Chromium, each in a browser context of its own, with
+    one log each (requests to other hosts, console errors, failed responses); the page test loads
+    the next page in one tab while it checks the current page in the other."""
     _browser_or_skip()
     pw = request.getfixturevalue("playwright_driver")
 
@@ -146,28 +149,33 @@ def browser_page(html_dir, request):
     server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     base = f"http://127.0.0.1:{server.server_address[1]}/"
-    log = {"external": [], "errors": [], "failed": []}
 
-    def route(route):  # playwright hangs on a handler with any other signature
-        url = route.request.url
-        if url.startswith(base) or url.startswith(("data:", "blob:")):
-            route.continue_()
-        else:
-            log["external"].append(url)
-            route.abort()
+    def tab(browser):
+        log = {"external": [], "errors": [], "failed": []}
+
+        def route(route):  # playwright hangs on a handler with any other signature
+            url = route.request.url
+            if url.startswith(base) or url.startswith(("data:", "blob:")):
+                route.continue_()
+            else:
+                log["external"].append(url)
+                route.abort()
+
+        page = browser.new_context(viewport={"width": 1280, "height": 1000}).new_page()
+        page.route("**/*", route)
+        page.on("console", lambda m: m.type == "error" and log["errors"].append(m.text))
+        page.on("pageerror", lambda e: log["errors"].append(str(e)))
+        page.on("response", lambda r: r.status >= 400 and log["failed"].append(f"{r.status} {r.url}"))
+        return page, log
 
     browser = pw.chromium.launch(
         executable_path=str(CHROMIUM),
         args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
               "--disable-component-update", "--disable-sync", "--no-first-run"],
     )
-    page = browser.new_page(viewport={"width": 1280, "height": 1000})
-    page.route("**/*", route)
-    page.on("console", lambda m: m.type == "error" and log["errors"].append(m.text))
-    page.on("pageerror", lambda e: log["errors"].append(str(e)))
-    page.on("response", lambda r: r.status >= 400 and log["failed"].append(f"{r.status} {r.url}"))
+    (page, log), (spare, spare_log) = tab(browser), tab(browser)
     try:
-        yield page, base, log
+        yield (page, spare), base, (log, spare_log)
     finally:
         browser.close()
         server.shutdown()
@@ -182,8 +190,13 @@ class _QuietHandler(http.server.SimpleHTTPRequestHandler):
 SHOTS = ROOT / "_build" / "screenshots" / "html"   # test_jupyterlab.py writes beside it, to jupyterlab/
 
 
-def _open(page, base, rel):
-    page.goto(base + rel, wait_until="load")
+def _start(page, base, rel):
+    """Begin loading a page; _open finishes it (meanwhile the caller can work on another tab)."""
+    page.goto(base + rel, wait_until="commit")
+
+
+def _open(page):
+    page.wait_for_load_state("load")
     # MathJax loads only on pages with math; wait until it has typeset everything.
     if page.evaluate("() => !!(window.MathJax && MathJax.startup)"):
         page.evaluate("() => MathJax.startup.promise")
@@ -277,15 +290,21 @@ def _check_explorer(page, explorer, where: str, *, sweep: bool = True) -> int:
 
 
 def test_every_page_offline_typeset_and_every_explorer_responds(html_dir, browser_page):
-    page, base, log = browser_page
+    tabs, base, logs = browser_page
     if SHOTS.exists():
         shutil.rmtree(SHOTS)
     SHOTS.mkdir(parents=True)
     problems, summary = [], []
-    for rel in _pages(html_dir):
-        before = {k: len(v) for k, v in log.items()}
+    pages = _pages(html_dir)
+    # Two tabs take turns: while one page is checked, the next one loads and MathJax typesets it
+    # in the other tab's renderer (a process of its own, so on the other core).
+    _start(tabs[0], base, pages[0])
+    for k, rel in enumerate(pages):
+        page, log = tabs[k % 2], logs[k % 2]
+        if k + 1 < len(pages):
+            _start(tabs[(k + 1) % 2], base, pages[k + 1])
         started = time.perf_counter()
-        n_explorers = _open(page, base, rel)
+        n_explorers = _open(page)
         opened = time.perf_counter() - started
         name = rel.replace("/", "_").removesuffix(".html")
         page.screenshot(path=str(SHOTS / f"{name}.png"))
@@ -320,8 +339,8 @@ def test_every_page_offline_typeset_and_every_explorer_responds(html_dir, browse
             except Exception as e:  # a timeout waiting for a view is a frozen explorer
                 problems.append(f"{rel} explorer {i}: {type(e).__name__}: {str(e).splitlines()[0]}")
         for key in log:
-            for entry in log[key][before[key]:]:
-                problems.append(f"{rel}: {key}: {entry}")
+            problems += [f"{rel}: {key}: {entry}" for entry in log[key]]
+            log[key].clear()
         summary.append(f"{rel}: opened in {opened:.1f} s; {explorers.count()} explorers, "
                        f"{checks} views checked in {time.perf_counter() - started - opened:.1f} s")
     print("\n".join(summary))
@@ -329,7 +348,7 @@ def test_every_page_offline_typeset_and_every_explorer_responds(html_dir, browse
 
 
 def test_search_finds_the_chapter_that_defines_a_term(browser_page):
-    page, base, log = browser_page
+    (page, _), base, (log, _) = browser_page
     page.goto(base + "search.html?q=dilated", wait_until="load")
     page.wait_for_selector("#search-results li", timeout=30000)
     hits = page.locator("#search-results li a").all_inner_texts()
