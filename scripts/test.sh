@@ -5,8 +5,9 @@
 # suite waits (on a browser, a JupyterLab kernel, a notebook being executed), and with two workers
 # a CI run used about one core on average (user + sys time over wall time). --dist loadgroup keeps
 # the built book's module (its build and browser are module fixtures) on one worker while the
-# other two run the chapters in JupyterLab: 337 s on a 2-core machine, against 489 s when the
-# grouping was lost and all three workers waited for the one build (see requirements.txt).
+# other two run the chapters in JupyterLab: 337-395 s in a working copy on a 2-core machine,
+# against 489 s when the grouping was lost and all three workers waited for the one build (see
+# requirements.txt); 421-428 s on a clean clone (.ci/run, 8 min 21 s in all).
 # Arguments are passed to pytest, e.g. `bash scripts/test.sh -x -k conv`.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
