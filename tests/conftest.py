@@ -46,7 +46,6 @@ def playwright_driver():
         yield pw
 
 
-
 _UNGROUPED = pytest.StashKey[str]()
 
 

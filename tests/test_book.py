@@ -348,7 +348,7 @@ def test_every_page_offline_typeset_and_every_explorer_responds(html_dir, browse
 
 
 def test_search_finds_the_chapter_that_defines_a_term(browser_page):
-    (page, _), base, (log, _) = browser_page
+    (page, _), base, _ = browser_page
     page.goto(base + "search.html?q=dilated", wait_until="load")
     page.wait_for_selector("#search-results li", timeout=30000)
     hits = page.locator("#search-results li a").all_inner_texts()
